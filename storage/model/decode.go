@@ -1,0 +1,129 @@
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// FieldError is a validation failure at one field of an object.
+type FieldError struct {
+	Field string // dotted path, e.g. "virtual_hosts[0].routes[1].match.regex"
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return "field " + e.Field + ": " + e.Msg
+}
+
+// validator collects every field error of one object.
+type validator struct{ errs []error }
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+// Object is what every kind implements.
+type Object interface {
+	Validate() error
+}
+
+// New returns an empty object of kind k.
+func New(k Kind) (Object, error) {
+	switch k {
+	case KindService:
+		return &Service{}, nil
+	case KindEndpoint:
+		return &Endpoint{}, nil
+	case KindRouteTable:
+		return &RouteTable{}, nil
+	case KindListener:
+		return &Listener{}, nil
+	case KindHealth:
+		return &Health{}, nil
+	}
+	return nil, fmt.Errorf("unknown kind %q", k)
+}
+
+// Decode strictly decodes one object's JSON value and validates it. An
+// unknown field, a wrong type, trailing data or an invalid value is an error
+// that names the object and the field.
+func Decode(ref Ref, data []byte) (Object, error) {
+	if err := ValidateName(ref); err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	obj, err := New(ref.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	if err := DecodeStrict(data, obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	if err := obj.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return obj, nil
+}
+
+// DecodeStrict decodes JSON into v, refusing unknown fields and trailing data.
+func DecodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("invalid JSON: data after the object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return &FieldError{Field: typeErr.Field, Msg: fmt.Sprintf("want %s, got JSON %s", typeErr.Type, typeErr.Value)}
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("invalid JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("invalid JSON: empty or truncated value")
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return &FieldError{Field: strings.Trim(f, `"`), Msg: "unknown field"}
+	}
+	return errors.New(msg)
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,251}[a-zA-Z0-9])?$`)
+
+// ValidateName checks that an object's name has the right number of parts
+// and that each part is a safe resource name: letters, digits, '.', '_', '-'.
+func ValidateName(ref Ref) error {
+	parts := strings.Split(ref.Name, "/")
+	if len(parts) != ref.Kind.NameParts() {
+		if ref.Kind.NameParts() == 2 {
+			return fmt.Errorf("name %q: want <service>/<id>", ref.Name)
+		}
+		return fmt.Errorf("name %q: must not contain '/'", ref.Name)
+	}
+	for _, p := range parts {
+		if !nameRE.MatchString(p) {
+			return fmt.Errorf("name %q: each part must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", ref.Name)
+		}
+	}
+	return nil
+}
+
+// ValidName reports whether s is a valid single-part object name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }

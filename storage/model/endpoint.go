@@ -1,0 +1,69 @@
+package model
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Endpoint is one address of a service. Key: endpoints/<service>/<id>.
+type Endpoint struct {
+	Address  string            `json:"address"` // IPv4 or IPv6 literal
+	Port     uint32            `json:"port"`
+	Zone     string            `json:"zone,omitempty"`
+	Weight   uint32            `json:"weight,omitempty"` // 1-128, default 1
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Validate checks every field and reports all problems at once.
+func (e *Endpoint) Validate() error {
+	v := &validator{}
+	if e.Address == "" {
+		v.add("address", "required")
+	} else if _, err := netip.ParseAddr(e.Address); err != nil {
+		v.add("address", "want an IP address, got %q", e.Address)
+	}
+	if e.Port == 0 || e.Port > 65535 {
+		v.add("port", "must be 1-65535, got %d", e.Port)
+	}
+	if e.Weight > 128 {
+		v.add("weight", "must be 1-128, got %d", e.Weight)
+	}
+	if strings.ContainsAny(e.Zone, "/\x00") {
+		v.add("zone", "must not contain '/' or NUL")
+	}
+	keys := make([]string, 0, len(e.Metadata))
+	for k := range e.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" {
+			v.add("metadata", "keys must not be empty")
+		}
+	}
+	return v.err()
+}
+
+// Health states written by the elected leader.
+const (
+	Healthy   = "healthy"
+	Unhealthy = "unhealthy"
+)
+
+// Health is the leader's verdict on one endpoint. Key: health/<service>/<id>.
+type Health struct {
+	Status string    `json:"status"`
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Validate checks every field and reports all problems at once.
+func (h *Health) Validate() error {
+	v := &validator{}
+	if h.Status != Healthy && h.Status != Unhealthy {
+		v.add("status", "want healthy or unhealthy, got %q", h.Status)
+	}
+	return v.err()
+}

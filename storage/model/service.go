@@ -1,0 +1,115 @@
+package model
+
+import "fmt"
+
+// Upstream protocols a Service speaks.
+const (
+	ProtocolHTTP  = "http"  // HTTP/1.1 to the endpoints
+	ProtocolHTTP2 = "http2" // HTTP/2 (h2c or over TLS) to the endpoints
+	ProtocolGRPC  = "grpc"  // HTTP/2, as gRPC needs
+	ProtocolTCP   = "tcp"   // plain TCP, for tcp listeners
+)
+
+// Load-balancing policies.
+const (
+	LBRoundRobin   = "round_robin"
+	LBLeastRequest = "least_request"
+	LBRingHash     = "ring_hash"
+	LBRandom       = "random"
+)
+
+// Service is a set of endpoints Envoy balances across: one Envoy cluster.
+// Key: services/<name>.
+type Service struct {
+	Protocol         string            `json:"protocol"`
+	LBPolicy         string            `json:"lb_policy,omitempty"`       // default round_robin
+	ConnectTimeout   Duration          `json:"connect_timeout,omitempty"` // default 1s
+	CircuitBreakers  *CircuitBreakers  `json:"circuit_breakers,omitempty"`
+	OutlierDetection *OutlierDetection `json:"outlier_detection,omitempty"`
+	HealthCheck      *HealthCheck      `json:"health_check,omitempty"`
+}
+
+// CircuitBreakers caps what Envoy sends to the whole service at once.
+// Zero means Envoy's default for that threshold.
+type CircuitBreakers struct {
+	MaxConnections     uint32 `json:"max_connections,omitempty"`
+	MaxPendingRequests uint32 `json:"max_pending_requests,omitempty"`
+	MaxRequests        uint32 `json:"max_requests,omitempty"`
+	MaxRetries         uint32 `json:"max_retries,omitempty"`
+}
+
+// OutlierDetection ejects endpoints that fail passively observed requests.
+type OutlierDetection struct {
+	Consecutive5xx     uint32   `json:"consecutive_5xx,omitempty"`
+	Interval           Duration `json:"interval,omitempty"`
+	BaseEjectionTime   Duration `json:"base_ejection_time,omitempty"`
+	MaxEjectionPercent uint32   `json:"max_ejection_percent,omitempty"`
+}
+
+// HealthCheck is the active check the elected leader runs on every endpoint.
+type HealthCheck struct {
+	Type               string   `json:"type"`           // http, tcp or grpc
+	Path               string   `json:"path,omitempty"` // http only
+	ExpectedStatuses   []uint32 `json:"expected_statuses,omitempty"`
+	Interval           Duration `json:"interval,omitempty"`
+	Timeout            Duration `json:"timeout,omitempty"`
+	HealthyThreshold   uint32   `json:"healthy_threshold,omitempty"`
+	UnhealthyThreshold uint32   `json:"unhealthy_threshold,omitempty"`
+}
+
+// Validate checks every field and reports all problems at once.
+func (s *Service) Validate() error {
+	v := &validator{}
+	switch s.Protocol {
+	case ProtocolHTTP, ProtocolHTTP2, ProtocolGRPC, ProtocolTCP:
+	case "":
+		v.add("protocol", "required: one of http, http2, grpc, tcp")
+	default:
+		v.add("protocol", "unknown protocol %q: want one of http, http2, grpc, tcp", s.Protocol)
+	}
+	switch s.LBPolicy {
+	case "", LBRoundRobin, LBLeastRequest, LBRingHash, LBRandom:
+	default:
+		v.add("lb_policy", "unknown policy %q: want one of round_robin, least_request, ring_hash, random", s.LBPolicy)
+	}
+	s.ConnectTimeout.check(v, "connect_timeout")
+	if od := s.OutlierDetection; od != nil {
+		od.Interval.check(v, "outlier_detection.interval")
+		od.BaseEjectionTime.check(v, "outlier_detection.base_ejection_time")
+		if od.MaxEjectionPercent > 100 {
+			v.add("outlier_detection.max_ejection_percent", "must be 0-100, got %d", od.MaxEjectionPercent)
+		}
+	}
+	if hc := s.HealthCheck; hc != nil {
+		hc.validate(v, s.Protocol)
+	}
+	return v.err()
+}
+
+func (hc *HealthCheck) validate(v *validator, protocol string) {
+	switch hc.Type {
+	case "http":
+		if protocol == ProtocolTCP {
+			v.add("health_check.type", "http checks need an http, http2 or grpc service")
+		}
+		if hc.Path == "" || hc.Path[0] != '/' {
+			v.add("health_check.path", "an http check needs a path starting with '/', got %q", hc.Path)
+		}
+	case "tcp", "grpc":
+		if hc.Path != "" {
+			v.add("health_check.path", "only http checks take a path")
+		}
+	default:
+		v.add("health_check.type", "want one of http, tcp, grpc, got %q", hc.Type)
+	}
+	for i, st := range hc.ExpectedStatuses {
+		if st < 100 || st > 599 {
+			v.add(fmt.Sprintf("health_check.expected_statuses[%d]", i), "must be an HTTP status 100-599, got %d", st)
+		}
+	}
+	hc.Interval.check(v, "health_check.interval")
+	hc.Timeout.check(v, "health_check.timeout")
+	if !hc.Interval.IsZero() && !hc.Timeout.IsZero() && hc.Timeout.Std() > hc.Interval.Std() {
+		v.add("health_check.timeout", "must not exceed interval (%s > %s)", hc.Timeout.Std(), hc.Interval.Std())
+	}
+}
