@@ -216,3 +216,15 @@ func (d Duration) check(v *validator, field string) {
 		v.add(field, "must not be negative, got %s", d.d)
 	}
 }
+
+// Put decodes one stored value and adds it to the snapshot, or records why
+// it was rejected. It is how every snapshot is built, so all replicas and
+// tools judge the same bytes the same way.
+func (s *Snapshot) Put(ref Ref, data []byte) {
+	obj, err := Decode(ref, data)
+	if err != nil {
+		s.Reject(ref, err)
+		return
+	}
+	s.Add(ref, obj)
+}
