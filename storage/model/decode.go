@@ -56,20 +56,28 @@ func New(k Kind) (Object, error) {
 
 // Decode strictly decodes one object's JSON value and validates it. An
 // unknown field, a wrong type, trailing data or an invalid value is an error
-// that names the object and the field.
+// that names the object ("services/web: ...") and the field.
 func Decode(ref Ref, data []byte) (Object, error) {
-	if err := ValidateName(ref); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	obj, err := New(ref.Kind)
+	obj, err := decode(ref, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
+	return obj, nil
+}
+
+func decode(ref Ref, data []byte) (Object, error) {
+	if err := ValidateName(ref); err != nil {
+		return nil, err
+	}
+	obj, err := New(ref.Kind)
+	if err != nil {
+		return nil, err
+	}
 	if err := DecodeStrict(data, obj); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
+		return nil, err
 	}
 	if err := obj.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
+		return nil, err
 	}
 	return obj, nil
 }

@@ -85,7 +85,8 @@ type Ref struct {
 
 func (r Ref) String() string { return r.Kind.Segment() + "/" + r.Name }
 
-// Rejection is an object Chancery refuses to serve, with the reason.
+// Rejection is an object Chancery refuses to serve, or serves only in part,
+// with the reason. Err does not repeat the key; Error() prefixes it.
 type Rejection struct {
 	Ref Ref
 	Err error
@@ -221,7 +222,7 @@ func (d Duration) check(v *validator, field string) {
 // it was rejected. It is how every snapshot is built, so all replicas and
 // tools judge the same bytes the same way.
 func (s *Snapshot) Put(ref Ref, data []byte) {
-	obj, err := Decode(ref, data)
+	obj, err := decode(ref, data)
 	if err != nil {
 		s.Reject(ref, err)
 		return
