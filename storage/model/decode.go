@@ -23,14 +23,39 @@ func (e *FieldError) Error() string {
 	return "field " + e.Field + ": " + e.Msg
 }
 
+// FieldErrors is every field error of one object, in field order.
+type FieldErrors []*FieldError
+
+func (e FieldErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, fe := range e {
+		msgs[i] = fe.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As find each FieldError.
+func (e FieldErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, fe := range e {
+		out[i] = fe
+	}
+	return out
+}
+
 // validator collects every field error of one object.
-type validator struct{ errs []error }
+type validator struct{ errs FieldErrors }
 
 func (v *validator) add(field, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) err() error { return errors.Join(v.errs...) }
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
 
 // Object is what every kind implements.
 type Object interface {
