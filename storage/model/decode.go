@@ -81,16 +81,9 @@ func New(k Kind) (Object, error) {
 
 // Decode strictly decodes one object's JSON value and validates it. An
 // unknown field, a wrong type, trailing data or an invalid value is an error
-// that names the object ("services/web: ...") and the field.
+// that names the field; it does not repeat the object's key, which callers
+// carry in a Rejection (whose Error names it) or add themselves.
 func Decode(ref Ref, data []byte) (Object, error) {
-	obj, err := decode(ref, data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	return obj, nil
-}
-
-func decode(ref Ref, data []byte) (Object, error) {
 	if err := ValidateName(ref); err != nil {
 		return nil, err
 	}

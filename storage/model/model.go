@@ -222,7 +222,7 @@ func (d Duration) check(v *validator, field string) {
 // it was rejected. It is how every snapshot is built, so all replicas and
 // tools judge the same bytes the same way.
 func (s *Snapshot) Put(ref Ref, data []byte) {
-	obj, err := decode(ref, data)
+	obj, err := Decode(ref, data)
 	if err != nil {
 		s.Reject(ref, err)
 		return

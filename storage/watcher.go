@@ -1,0 +1,259 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// WatcherConfig configures a Watcher.
+type WatcherConfig struct {
+	Client   *clientv3.Client
+	Keyspace Keyspace
+	// Coalesce is how long the watcher waits after an event for more before
+	// it rebuilds: a burst of writes becomes one snapshot.
+	Coalesce time.Duration
+	// PageSize bounds each range read of the initial load (default 5000).
+	PageSize int64
+	// ProgressInterval is how often the watcher asks etcd how far it is,
+	// which measures lag while nothing in the keyspace changes (default 1s).
+	ProgressInterval time.Duration
+	Logger           *zap.Logger
+	Registerer       prometheus.Registerer // nil: metrics are not registered
+}
+
+// Watcher turns the keyspace into model snapshots: one consistent load at
+// revision R, a watch from R+1, a reload on compaction. One goroutine, the
+// one in Run, owns all of its state.
+type Watcher struct {
+	cfg      WatcherConfig
+	log      *zap.Logger
+	entries  map[string]entry // etcd key -> decoded object
+	revision int64            // revision the entries reflect
+
+	applied  atomic.Int64 // revision of the last snapshot handed out
+	progress atomic.Int64 // newest revision etcd said the watch has seen
+	metrics  watcherMetrics
+}
+
+// entry is one key's decoded value, kept so an event re-decodes only its key.
+type entry struct {
+	ref model.Ref
+	obj model.Object
+	err error
+}
+
+// NewWatcher returns a watcher; Run starts it.
+func NewWatcher(cfg WatcherConfig) *Watcher {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 5000
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Watcher{cfg: cfg, log: cfg.Logger, metrics: newWatcherMetrics(cfg.Registerer)}
+}
+
+// Revision is the etcd revision of the last snapshot handed to apply
+// (0 before the first full load).
+func (w *Watcher) Revision() int64 { return w.applied.Load() }
+
+// ProgressRevision is the newest revision etcd has confirmed the watch has
+// seen; Revision lags it while a rebuild is pending.
+func (w *Watcher) ProgressRevision() int64 { return w.progress.Load() }
+
+// Run loads the keyspace, hands the snapshot to apply, then watches and hands
+// over a new snapshot after each burst of changes, until ctx ends. apply runs
+// on Run's goroutine; while it runs, events queue and coalesce.
+func (w *Watcher) Run(ctx context.Context, apply func(*model.Snapshot)) error {
+	for {
+		if err := w.load(ctx); err != nil {
+			return err // only when ctx ended
+		}
+		apply(w.snapshot())
+		err := w.watch(ctx, apply)
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.metrics.reloads.Inc()
+		w.log.Info("reloading keyspace", zap.Error(err), zap.Int64("revision", w.revision))
+	}
+}
+
+// load reads the whole keyspace at one revision, in pages, retrying with
+// backoff while etcd is unreachable.
+func (w *Watcher) load(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		entries, rev, err := w.readAll(ctx)
+		if err == nil {
+			w.entries, w.revision = entries, rev
+			w.progress.Store(rev)
+			w.metrics.loads.Inc()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.log.Warn("loading keyspace failed, retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (w *Watcher) readAll(ctx context.Context) (map[string]entry, int64, error) {
+	prefix := w.cfg.Keyspace.Prefix()
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	entries := map[string]entry{}
+	key, rev := prefix, int64(0)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(w.cfg.PageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev)) // every page at the first page's revision
+		}
+		resp, err := w.cfg.Client.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			if e, ok := w.decode(kv); ok {
+				entries[string(kv.Key)] = e
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return entries, rev, nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+func (w *Watcher) decode(kv *mvccpb.KeyValue) (entry, bool) {
+	ref, ok := w.cfg.Keyspace.Parse(string(kv.Key))
+	if !ok {
+		return entry{}, false
+	}
+	obj, err := model.Decode(ref, kv.Value)
+	return entry{ref: ref, obj: obj, err: err}, true
+}
+
+// watch follows the keyspace from the loaded revision. It returns when ctx
+// ends or when the watch cannot resume without a reload (compaction).
+func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	events := w.cfg.Client.Watch(wctx, w.cfg.Keyspace.Prefix(), clientv3.WithPrefix(),
+		clientv3.WithRev(w.revision+1), clientv3.WithProgressNotify())
+	progress := time.NewTicker(w.cfg.ProgressInterval)
+	defer progress.Stop()
+	var hold <-chan time.Time // armed by the first event of a burst
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-progress.C:
+			// A failed request only delays the lag figure; the watch itself reports real trouble.
+			if err := w.cfg.Client.RequestProgress(wctx); err != nil {
+				w.log.Debug("progress request failed", zap.Error(err))
+			}
+		case <-hold:
+			hold = nil
+			apply(w.snapshot())
+		case resp, ok := <-events:
+			if !ok {
+				return errors.New("watch channel closed")
+			}
+			if err := resp.Err(); err != nil {
+				if resp.CompactRevision != 0 || errors.Is(err, rpctypes.ErrCompacted) {
+					return fmt.Errorf("watch compacted at revision %d: %w", resp.CompactRevision, err)
+				}
+				return fmt.Errorf("watch: %w", err)
+			}
+			if resp.IsProgressNotify() {
+				w.progress.Store(resp.Header.Revision)
+				continue
+			}
+			if changed := w.applyEvents(resp.Events, resp.Header.Revision); changed && hold == nil {
+				hold = time.After(w.cfg.Coalesce)
+			}
+		}
+	}
+}
+
+// applyEvents updates the entries and reports whether any model object
+// changed; writes to other keys (replica and proxy status) do not rebuild.
+func (w *Watcher) applyEvents(events []*clientv3.Event, rev int64) (changed bool) {
+	for _, ev := range events {
+		key := string(ev.Kv.Key)
+		if ev.Type == clientv3.EventTypeDelete {
+			if _, ok := w.entries[key]; ok {
+				delete(w.entries, key)
+				changed = true
+			}
+			continue
+		}
+		if e, ok := w.decode(ev.Kv); ok {
+			w.entries[key] = e
+			changed = true
+		}
+	}
+	w.metrics.events.Add(float64(len(events)))
+	w.revision = rev
+	w.progress.Store(rev)
+	return changed
+}
+
+// snapshot assembles the model snapshot of the current entries.
+func (w *Watcher) snapshot() *model.Snapshot {
+	s := model.NewSnapshot(w.revision)
+	for _, e := range w.entries {
+		if e.err != nil {
+			s.Reject(e.ref, e.err)
+			continue
+		}
+		s.Add(e.ref, e.obj)
+	}
+	s.SortRejections()
+	w.applied.Store(w.revision)
+	w.metrics.revision.Set(float64(w.revision))
+	w.metrics.snapshots.Inc()
+	return s
+}
+
+type watcherMetrics struct {
+	loads, reloads, events, snapshots prometheus.Counter
+	revision                          prometheus.Gauge
+}
+
+func newWatcherMetrics(reg prometheus.Registerer) watcherMetrics {
+	m := watcherMetrics{
+		loads:     prometheus.NewCounter(prometheus.CounterOpts{Name: "chancery_watch_loads_total", Help: "Full reads of the keyspace."}),
+		reloads:   prometheus.NewCounter(prometheus.CounterOpts{Name: "chancery_watch_reloads_total", Help: "Watches restarted with a full read (compaction, lost watch)."}),
+		events:    prometheus.NewCounter(prometheus.CounterOpts{Name: "chancery_watch_events_total", Help: "Keyspace events received."}),
+		snapshots: prometheus.NewCounter(prometheus.CounterOpts{Name: "chancery_watch_snapshots_total", Help: "Model snapshots built."}),
+		revision:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "chancery_watch_revision", Help: "etcd revision of the last model snapshot."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.loads, m.reloads, m.events, m.snapshots, m.revision)
+	}
+	return m
+}
