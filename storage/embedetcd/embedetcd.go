@@ -43,7 +43,7 @@ func Start(cfg Config) (*Etcd, error) {
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	ec.LogLevel = "warn"
 	if cfg.Logger != nil {
-		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(cfg.Logger.Named("etcd"))
+		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(cfg.Logger.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
 	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {

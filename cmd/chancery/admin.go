@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/xdsserver"
+)
+
+// adminHandler serves health, readiness, metrics and debugging views.
+func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Watcher, draining *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		switch {
+		case draining.Load():
+			http.Error(rw, "draining", http.StatusServiceUnavailable)
+		case !xds.Ready():
+			http.Error(rw, "not ready: the keyspace has not been loaded yet", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintf(rw, "ready: revision %d, etcd progress %d\n", w.Revision(), w.ProgressRevision())
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /debug/snapshot", func(rw http.ResponseWriter, r *http.Request) {
+		debugSnapshot(rw, r, xds)
+	})
+	mux.HandleFunc("GET /debug/proxies", func(rw http.ResponseWriter, _ *http.Request) {
+		writeJSON(rw, xds.Proxies())
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// debugSnapshot shows one group's versions and resources (?group=G), or
+// every group's versions and the current rejections.
+func debugSnapshot(rw http.ResponseWriter, r *http.Request, xds *xdsserver.Server) {
+	group, ok := r.URL.Query()["group"]
+	if !ok {
+		out := struct {
+			Groups   []xdsserver.GroupVersions `json:"groups"`
+			Rejected map[string]string         `json:"rejected"`
+		}{Rejected: xds.Rejections()}
+		for _, g := range xds.Groups() {
+			if v, ok := xds.Versions(g); ok {
+				out.Groups = append(out.Groups, v)
+			}
+		}
+		writeJSON(rw, out)
+		return
+	}
+	v, found := xds.Versions(group[0])
+	if !found {
+		http.Error(rw, fmt.Sprintf("no snapshot for group %q", group[0]), http.StatusNotFound)
+		return
+	}
+	out := struct {
+		xdsserver.GroupVersions
+		Resources map[string][]json.RawMessage `json:"resources"`
+	}{GroupVersions: v, Resources: map[string][]json.RawMessage{}}
+	for typ := range v.Versions {
+		items, _ := xds.Resources(group[0], typ)
+		for _, it := range items {
+			b, err := protojson.Marshal(it)
+			if err != nil {
+				http.Error(rw, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			out.Resources[typ] = append(out.Resources[typ], b)
+		}
+	}
+	writeJSON(rw, out)
+}
+
+func writeJSON(rw http.ResponseWriter, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(rw)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		http.Error(rw, err.Error(), http.StatusInternalServerError)
+	}
+}

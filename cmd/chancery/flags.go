@@ -1,0 +1,89 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// serveConfig is everything `chancery serve` is told.
+type serveConfig struct {
+	etcdEndpoints    []string
+	etcdUsername     string
+	etcdPassword     string
+	etcdCA           string
+	etcdCert         string
+	etcdKey          string
+	dataDir          string
+	embeddedClient   string
+	embeddedPeer     string
+	prefix           string
+	xdsAddress       string
+	adminAddress     string
+	replicaID        string
+	coalesce         time.Duration
+	drainTimeout     time.Duration
+	maxConnectionAge time.Duration
+	logFormat        string
+	logLevel         string
+}
+
+// parseServeFlags reads flags, falling back to CHANCERY_* variables; a flag
+// on the command line wins over the environment.
+func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConfig, error) {
+	host, _ := os.Hostname()
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("chancery serve", flag.ContinueOnError)
+	var endpoints string
+	fs.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated etcd client URLs; empty starts an embedded single-node etcd")
+	fs.StringVar(&c.etcdUsername, "etcd-username", "", "etcd user")
+	fs.StringVar(&c.etcdPassword, "etcd-password", "", "etcd password")
+	fs.StringVar(&c.etcdCA, "etcd-ca", "", "CA bundle that signs etcd's server certificate")
+	fs.StringVar(&c.etcdCert, "etcd-cert", "", "client certificate for etcd")
+	fs.StringVar(&c.etcdKey, "etcd-key", "", "client key for etcd")
+	fs.StringVar(&c.dataDir, "data-dir", "chancery-data", "data directory of the embedded etcd")
+	fs.StringVar(&c.embeddedClient, "embedded-etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd (etcdctl and chanceryctl use it)")
+	fs.StringVar(&c.embeddedPeer, "embedded-etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
+	fs.StringVar(&c.prefix, "prefix", "/chancery/v1", "etcd key prefix of the keyspace")
+	fs.StringVar(&c.xdsAddress, "xds-address", ":18000", "address of the xDS gRPC server")
+	fs.StringVar(&c.adminAddress, "admin-address", "127.0.0.1:9400", "address of the admin HTTP server (/healthz, /readyz, /metrics, /debug/)")
+	fs.StringVar(&c.replicaID, "replica-id", host, "name of this replica in logs and in etcd")
+	fs.DurationVar(&c.coalesce, "coalesce", 5*time.Millisecond, "how long to wait after a change for more before rebuilding")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long Envoys get to move to another replica before streams are cut")
+	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 30*time.Minute, "close xDS connections after about this long so streams rebalance (0: never)")
+	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "CHANCERY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := env(name); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, e := range strings.Split(endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			c.etcdEndpoints = append(c.etcdEndpoints, e)
+		}
+	}
+	if c.logFormat != "json" && c.logFormat != "console" {
+		return nil, fmt.Errorf("--log-format %q: want json or console", c.logFormat)
+	}
+	if c.coalesce < 0 || c.coalesce > time.Second {
+		return nil, fmt.Errorf("--coalesce %s: want 0 to 1s", c.coalesce)
+	}
+	return c, nil
+}

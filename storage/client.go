@@ -1,0 +1,51 @@
+package storage
+
+import (
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// ClientConfig is how to reach etcd: endpoints, TLS and auth.
+type ClientConfig struct {
+	Endpoints []string
+	Username  string
+	Password  string
+	CAFile    string // verifies etcd's server certificate
+	CertFile  string // client certificate, with KeyFile
+	KeyFile   string
+	Logger    *zap.Logger
+}
+
+// Dial returns an etcd client. It does not wait for etcd: requests retry
+// until their context ends, so a replica can start while etcd is down.
+func Dial(cfg ClientConfig) (*clientv3.Client, error) {
+	cc := clientv3.Config{
+		Endpoints:            cfg.Endpoints,
+		Username:             cfg.Username,
+		Password:             cfg.Password,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		Logger:               cfg.Logger,
+	}
+	if cc.Logger == nil {
+		cc.Logger = zap.NewNop()
+	}
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		tlsInfo := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
+		tc, err := tlsInfo.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("etcd TLS: %w", err)
+		}
+		cc.TLS = tc
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client for %v: %w", cfg.Endpoints, err)
+	}
+	return cli, nil
+}

@@ -1,0 +1,269 @@
+// Package xdsserver serves translated resources to Envoys over ADS, state of
+// the world and delta, on go-control-plane. It keeps one snapshot per node
+// group (Envoy's node.cluster), versioned by content, so every replica serves
+// the same versions for the same etcd content.
+package xdsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/translator"
+)
+
+// Config configures a Server.
+type Config struct {
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+// Server publishes snapshots and serves them over gRPC.
+type Server struct {
+	log     *zap.Logger
+	cache   cachev3.SnapshotCache
+	xds     serverv3.Server
+	metrics *metrics
+	streams *streamTracker
+
+	mu        sync.Mutex                // guards what follows; publishes are serialised
+	groups    map[string]*groupSnapshot // published snapshot per group, including empty ones
+	revision  int64                     // etcd revision of the last publish
+	rejected  map[string]string         // key -> reason, as last logged
+	published atomic.Bool               // a first publish succeeded: ready to serve
+}
+
+// groupHash keys the snapshot cache by node group, so all Envoys of a group
+// share one snapshot.
+type groupHash struct{}
+
+func (groupHash) ID(node *corev3.Node) string { return node.GetCluster() }
+
+// New returns a server; Register puts it on a gRPC server.
+func New(ctx context.Context, cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Server{
+		log:      cfg.Logger,
+		metrics:  newMetrics(cfg.Registerer),
+		groups:   map[string]*groupSnapshot{},
+		rejected: map[string]string{},
+	}
+	s.cache = cachev3.NewSnapshotCache(true, groupHash{}, nil)
+	s.streams = newStreamTracker(s.log, s.metrics, s.ensureGroup)
+	s.xds = serverv3.NewServer(ctx, s.cache, s.streams.callbacks())
+	return s
+}
+
+// Register adds the aggregated and the per-type discovery services.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
+	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
+	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
+}
+
+// Ready reports whether a first snapshot has been published.
+func (s *Server) Ready() bool { return s.published.Load() }
+
+// Publish makes res the served state. Each group's snapshot is validated
+// (Envoy's proto validation and reference consistency) before it replaces
+// the group's previous one; a group whose snapshot fails keeps serving its
+// last good one. Groups whose versions did not change are not touched, so
+// nothing is pushed. Groups that Envoys use but no listener names get an
+// empty snapshot. The error joins the groups that failed.
+func (s *Server) Publish(res *translator.Resources) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logRejections(res.Rejected)
+
+	names := make([]string, 0, len(res.Groups)+len(s.groups))
+	for g := range res.Groups {
+		names = append(names, g)
+	}
+	for _, g := range append(s.streams.groups(), mapKeys(s.groups)...) {
+		if res.Groups[g] == nil && !slices.Contains(names, g) {
+			names = append(names, g) // Envoys of a group no listener names get an empty snapshot
+		}
+	}
+	sort.Strings(names)
+	enc := newEncoder()
+	var failed []error
+	for _, g := range names {
+		if err := s.publishGroup(enc, g, res.Groups[g]); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	s.revision = res.Revision
+	s.metrics.revision.Set(float64(res.Revision))
+	if len(failed) > 0 {
+		return errors.Join(failed...)
+	}
+	s.published.Store(true)
+	return nil
+}
+
+func (s *Server) publishGroup(enc *encoder, group string, g *translator.GroupResources) error {
+	next, err := buildSnapshot(enc, g)
+	if err != nil {
+		s.metrics.publishErrors.WithLabelValues(group).Inc()
+		s.log.Error("snapshot not published: the group keeps its last good one",
+			zap.String("group", group), zap.Error(err))
+		return fmt.Errorf("group %q: %w", group, err)
+	}
+	if prev := s.groups[group]; prev != nil && sameVersions(prev.versions, next.versions) {
+		return nil
+	}
+	if err := s.cache.SetSnapshot(context.Background(), group, next.snapshot); err != nil {
+		return fmt.Errorf("group %q: set snapshot: %w", group, err)
+	}
+	s.groups[group] = next
+	s.metrics.publishes.WithLabelValues(group).Inc()
+	s.log.Debug("published", zap.String("group", group), zap.Any("versions", next.versions))
+	return nil
+}
+
+// ensureGroup gives a group that has Envoys but no snapshot an empty one, so
+// its Envoys finish initialising instead of waiting.
+func (s *Server) ensureGroup(group string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups[group] != nil || !s.published.Load() {
+		return
+	}
+	if err := s.publishGroup(newEncoder(), group, nil); err != nil {
+		s.log.Error("empty snapshot for new group", zap.String("group", group), zap.Error(err))
+	}
+}
+
+// GroupVersions is what /debug/snapshot shows of one group.
+type GroupVersions struct {
+	Group    string            `json:"group"`
+	Revision int64             `json:"revision"`
+	Versions map[string]string `json:"versions"`
+}
+
+// Versions returns the published versions of one group.
+func (s *Server) Versions(group string) (GroupVersions, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[group]
+	if !ok {
+		return GroupVersions{}, false
+	}
+	return GroupVersions{Group: group, Revision: s.revision, Versions: g.versions}, true
+}
+
+// Groups lists the groups with a published snapshot.
+func (s *Server) Groups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := mapKeys(s.groups)
+	sort.Strings(out)
+	return out
+}
+
+// Resources returns the published resources of one group and type, for
+// debugging.
+func (s *Server) Resources(group, typeName string) ([]proto.Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[group]
+	if !ok {
+		return nil, false
+	}
+	for _, typ := range servedTypes {
+		if TypeName(typ) == typeName {
+			items := g.snapshot.GetResources(typ)
+			names := make([]string, 0, len(items))
+			for n := range items {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			out := make([]proto.Message, len(names))
+			for i, n := range names {
+				out[i] = items[n]
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// logRejections logs each rejection once, when it appears or changes, and
+// when it clears, and keeps the per-key gauge current.
+func (s *Server) logRejections(rejected []model.Rejection) {
+	now := make(map[string]string, len(rejected))
+	for _, r := range rejected {
+		key, reason := r.Ref.String(), r.Err.Error()
+		now[key] = reason
+		if s.rejected[key] != reason {
+			s.log.Warn("object rejected", zap.String("key", key), zap.String("kind", string(r.Ref.Kind)), zap.String("reason", reason))
+		}
+	}
+	for key := range s.rejected {
+		if _, ok := now[key]; !ok {
+			s.log.Info("object accepted again", zap.String("key", key))
+		}
+	}
+	s.rejected = now
+	s.metrics.rejected.Reset()
+	for _, r := range rejected {
+		s.metrics.rejected.WithLabelValues(string(r.Ref.Kind), r.Ref.String()).Set(1)
+	}
+}
+
+// Rejections returns the current rejections, key -> reason.
+func (s *Server) Rejections() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.rejected))
+	for k, v := range s.rejected {
+		out[k] = v
+	}
+	return out
+}
+
+func sameVersions(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Proxies returns every Envoy connected to this replica, sorted by node id.
+func (s *Server) Proxies() []ProxyStatus { return s.streams.proxies() }
