@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs every external binary the end-to-end tests run: etcd, etcdctl, Envoy.
+set -euo pipefail
+
+dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+"$dir/install-etcd.sh"
+"$dir/install-envoy.sh"
