@@ -1,0 +1,86 @@
+package translator
+
+import (
+	"sort"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// metadataNamespace is the filter_metadata key under which endpoints carry
+// their Chancery id and operator metadata (visible in Envoy's admin and
+// access logs).
+const metadataNamespace = "chancery"
+
+// loadAssignmentFor translates a service's endpoints and their health
+// verdicts. It is built even with no endpoints: Envoy keeps an EDS cluster
+// warming until it receives an assignment, and an empty one is an answer.
+func loadAssignmentFor(name string, eps map[string]*model.Endpoint, health map[string]*model.Health) *endpointv3.ClusterLoadAssignment {
+	byZone := map[string][]string{}
+	for id, ep := range eps {
+		byZone[ep.Zone] = append(byZone[ep.Zone], id)
+	}
+	zones := make([]string, 0, len(byZone))
+	for z := range byZone {
+		zones = append(zones, z)
+	}
+	sort.Strings(zones)
+
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
+	for _, z := range zones {
+		ids := byZone[z]
+		sort.Strings(ids)
+		loc := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Zone: z}}
+		for _, id := range ids {
+			loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(id, eps[id], health[id]))
+		}
+		cla.Endpoints = append(cla.Endpoints, loc)
+	}
+	return cla
+}
+
+func lbEndpoint(id string, ep *model.Endpoint, h *model.Health) *endpointv3.LbEndpoint {
+	weight := ep.Weight
+	if weight == 0 {
+		weight = 1
+	}
+	return &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: socketAddress(ep.Address, ep.Port),
+		}},
+		HealthStatus:        healthStatus(h),
+		LoadBalancingWeight: wrapperspb.UInt32(weight),
+		Metadata:            endpointMetadata(id, ep.Metadata),
+	}
+}
+
+// healthStatus maps the leader's verdict. No verdict yet is UNKNOWN, which
+// Envoy routes to: a new endpoint takes traffic before its first check.
+func healthStatus(h *model.Health) corev3.HealthStatus {
+	switch {
+	case h == nil:
+		return corev3.HealthStatus_UNKNOWN
+	case h.Status == model.Healthy:
+		return corev3.HealthStatus_HEALTHY
+	case h.Status == model.Unhealthy:
+		return corev3.HealthStatus_UNHEALTHY
+	}
+	return corev3.HealthStatus_UNKNOWN
+}
+
+// endpointMetadata carries the id so access logs and admin output name the
+// endpoint as the keyspace does. The id wins over a metadata key "id".
+func endpointMetadata(id string, md map[string]string) *corev3.Metadata {
+	fields := make(map[string]*structpb.Value, len(md)+1)
+	for k, v := range md {
+		fields[k] = structpb.NewStringValue(v)
+	}
+	fields["id"] = structpb.NewStringValue(id)
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		metadataNamespace: {Fields: fields},
+	}}
+}

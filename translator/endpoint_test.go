@@ -1,0 +1,88 @@
+package translator
+
+import (
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+func lbEndpointOf(id, addr string, port, weight uint32, hs corev3.HealthStatus, md map[string]string) *endpointv3.LbEndpoint {
+	fields := map[string]*structpb.Value{"id": structpb.NewStringValue(id)}
+	for k, v := range md {
+		fields[k] = structpb.NewStringValue(v)
+	}
+	return &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: socketAddress(addr, port),
+		}},
+		HealthStatus:        hs,
+		LoadBalancingWeight: wrapperspb.UInt32(weight),
+		Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			"chancery": {Fields: fields},
+		}},
+	}
+}
+
+func TestLoadAssignmentFor(t *testing.T) {
+	eps := map[string]*model.Endpoint{
+		"z2":   {Address: "10.0.0.3", Port: 80, Zone: "b"},
+		"z1":   {Address: "10.0.0.2", Port: 80, Zone: "b", Weight: 5, Metadata: map[string]string{"v": "2"}},
+		"none": {Address: "10.0.0.1", Port: 81},
+		"a1":   {Address: "::1", Port: 82, Zone: "a"},
+	}
+	health := map[string]*model.Health{
+		"z1":    {Status: model.Healthy, Since: time.Unix(0, 0)},
+		"z2":    {Status: model.Unhealthy},
+		"other": {Status: model.Unhealthy},
+	}
+	want := &endpointv3.ClusterLoadAssignment{
+		ClusterName: "web",
+		Endpoints: []*endpointv3.LocalityLbEndpoints{
+			{Locality: &corev3.Locality{}, LbEndpoints: []*endpointv3.LbEndpoint{
+				lbEndpointOf("none", "10.0.0.1", 81, 1, corev3.HealthStatus_UNKNOWN, nil),
+			}},
+			{Locality: &corev3.Locality{Zone: "a"}, LbEndpoints: []*endpointv3.LbEndpoint{
+				lbEndpointOf("a1", "::1", 82, 1, corev3.HealthStatus_UNKNOWN, nil),
+			}},
+			{Locality: &corev3.Locality{Zone: "b"}, LbEndpoints: []*endpointv3.LbEndpoint{
+				lbEndpointOf("z1", "10.0.0.2", 80, 5, corev3.HealthStatus_HEALTHY, map[string]string{"v": "2"}),
+				lbEndpointOf("z2", "10.0.0.3", 80, 1, corev3.HealthStatus_UNHEALTHY, nil),
+			}},
+		},
+	}
+	got := loadAssignmentFor("web", eps, health)
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("load assignment (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadAssignmentEmpty: a service without endpoints still gets an
+// assignment, or Envoy would keep its cluster warming forever.
+func TestLoadAssignmentEmpty(t *testing.T) {
+	got := loadAssignmentFor("idle", nil, nil)
+	want := &endpointv3.ClusterLoadAssignment{ClusterName: "idle"}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("load assignment (-want +got):\n%s", diff)
+	}
+	if err := got.ValidateAll(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestEndpointIDWins: the key's id is authoritative over a metadata "id".
+func TestEndpointIDWins(t *testing.T) {
+	md := endpointMetadata("real", map[string]string{"id": "fake", "k": "v"})
+	got := md.GetFilterMetadata()["chancery"].AsMap()
+	want := map[string]any{"id": "real", "k": "v"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
+	}
+}

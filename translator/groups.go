@@ -1,0 +1,76 @@
+package translator
+
+import (
+	"sort"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+)
+
+// groupContents gathers one group's resources by name before sorting.
+type groupContents struct {
+	listeners map[string]*listenerv3.Listener
+	routes    map[string]*routev3.RouteConfiguration
+	services  map[string]bool
+}
+
+// assembleGroups gives each group exactly what its listeners reach: a
+// service no listener of the group reaches is not sent to it, so a group's
+// versions change only when something it uses changes.
+func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*GroupResources {
+	contents := map[string]*groupContents{}
+	for _, al := range lis {
+		for _, g := range al.groups {
+			c := contents[g]
+			if c == nil {
+				c = &groupContents{
+					listeners: map[string]*listenerv3.Listener{},
+					routes:    map[string]*routev3.RouteConfiguration{},
+					services:  map[string]bool{},
+				}
+				contents[g] = c
+			}
+			c.listeners[al.name] = al.listener
+			if al.routes != nil {
+				c.routes[al.routes.Name] = al.routes
+			}
+			for _, s := range al.reached {
+				c.services[s] = true
+			}
+		}
+	}
+	out := make(map[string]*GroupResources, len(contents))
+	for g, c := range contents {
+		out[g] = c.resources(svcs)
+	}
+	return out
+}
+
+// resources lays a group's contents out sorted by name.
+func (c *groupContents) resources(svcs *serviceSet) *GroupResources {
+	gr := &GroupResources{}
+	for _, n := range sortedKeys(c.listeners) {
+		gr.Listeners = append(gr.Listeners, c.listeners[n])
+	}
+	for _, n := range sortedKeys(c.routes) {
+		gr.Routes = append(gr.Routes, c.routes[n])
+	}
+	for _, n := range sortedKeys(c.services) {
+		// Every reached service is in svcs: routes and TCP listeners only
+		// reach services that translated.
+		gr.Clusters = append(gr.Clusters, svcs.clusters[n])
+		gr.Endpoints = append(gr.Endpoints, svcs.loads[n])
+	}
+	return gr
+}
+
+// sortedKeys is how the translator iterates maps: Go randomises map order
+// and output must not depend on it.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,54 @@
+package translator
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// serviceSet holds the cluster and load assignment of every service that
+// translated cleanly, and answers why any other service cannot be used.
+type serviceSet struct {
+	clusters map[string]*clusterv3.Cluster
+	loads    map[string]*endpointv3.ClusterLoadAssignment
+	rej      *rejections
+}
+
+// buildServices translates every accepted service. A service whose output
+// Envoy would refuse is rejected here, before anything references it, so
+// that routes to it answer 503 instead of pointing at a missing cluster.
+func buildServices(s *model.Snapshot, rej *rejections) *serviceSet {
+	set := &serviceSet{
+		clusters: make(map[string]*clusterv3.Cluster, len(s.Services)),
+		loads:    make(map[string]*endpointv3.ClusterLoadAssignment, len(s.Services)),
+		rej:      rej,
+	}
+	for _, name := range sortedKeys(s.Services) {
+		c, err := clusterFor(name, s.Services[name])
+		if err == nil {
+			err = envoyValid(c)
+		}
+		cla := loadAssignmentFor(name, s.Endpoints[name], s.Health[name])
+		if err == nil {
+			err = envoyValid(cla)
+		}
+		if err != nil {
+			rej.add(model.Ref{Kind: model.KindService, Name: name}, "", "not sent: %v", err)
+			continue
+		}
+		set.clusters[name] = c
+		set.loads[name] = cla
+	}
+	return set
+}
+
+// unavailable reports why the named service cannot take traffic, or nil if
+// it can.
+func (ss *serviceSet) unavailable(name string) *unavailable {
+	if _, ok := ss.clusters[name]; ok {
+		return nil
+	}
+	reason, _ := ss.rej.reason(model.Ref{Kind: model.KindService, Name: name})
+	return &unavailable{kind: "service", name: name, reason: reason}
+}

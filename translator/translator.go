@@ -1,0 +1,62 @@
+// Package translator turns one model snapshot into the xDS resources each
+// node group receives. Translation is a pure function of the snapshot: no
+// I/O, no clock, no logging, no randomness and no dependence on map order,
+// so every replica that reads the same etcd revision produces byte-identical
+// resources and therefore identical versions.
+package translator
+
+import (
+	"errors"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// Resources is the translation of one snapshot: what each node group receives.
+type Resources struct {
+	Revision int64
+	Groups   map[string]*GroupResources // node group (Envoy node.cluster) -> its resources
+	Rejected []model.Rejection          // snapshot rejections plus the translator's own, sorted by key (Ref.String()), deterministic
+}
+
+// GroupResources is one node group's resources, each slice sorted by resource name.
+type GroupResources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// Translate is pure and deterministic: no I/O, clock, logging, randomness or map-order dependence.
+// The error is errors.Join of every rejection (nil if none); Resources is always non-nil and usable.
+//
+// Resources are shared between groups (the same pointer in several
+// GroupResources) so a consumer marshals each one once; callers must not
+// modify them.
+func Translate(s *model.Snapshot) (*Resources, error) {
+	if s == nil {
+		s = model.NewSnapshot(0)
+	}
+	rej := newRejections(s.Rejected)
+	// Order matters: a service that fails translation turns the routes and
+	// TCP listeners that reach it into rejections, and a route table that
+	// fails turns its listeners' routes into a 503 placeholder.
+	svcs := buildServices(s, rej)
+	tables := buildRouteTables(s, svcs, rej)
+	lis := buildListeners(s, svcs, tables, rej)
+
+	res := &Resources{
+		Revision: s.Revision,
+		Groups:   assembleGroups(lis, svcs),
+		Rejected: rej.sorted(),
+	}
+	errs := make([]error, len(res.Rejected))
+	for i, r := range res.Rejected {
+		errs[i] = r
+	}
+	return res, errors.Join(errs...)
+}

@@ -1,0 +1,138 @@
+package translator
+
+import (
+	"sort"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestGoldenResourcesValidate runs Envoy's generated proto validation on
+// every resource of every golden case: the xDS server refuses to publish
+// anything that fails it, so the translator must never produce it.
+func TestGoldenResourcesValidate(t *testing.T) {
+	for _, name := range goldenCases(t) {
+		t.Run(name, func(t *testing.T) {
+			eachResource(translateCase(t, name), func(label string, r resource) {
+				if err := r.ValidateAll(); err != nil {
+					t.Errorf("%s: %v", label, err)
+				}
+			})
+		})
+	}
+}
+
+// TestGoldenGroupsConsistent checks each group is closed and minimal: the
+// snapshot go-control-plane would build is Consistent (every RDS name and
+// EDS cluster has its resource, nothing extra), and the clusters are
+// exactly those its routes and TCP proxies name.
+func TestGoldenGroupsConsistent(t *testing.T) {
+	for _, name := range goldenCases(t) {
+		t.Run(name, func(t *testing.T) {
+			res := translateCase(t, name)
+			for _, g := range sortedKeys(res.Groups) {
+				gr := res.Groups[g]
+				snap, err := cachev3.NewSnapshot("1", map[resourcev3.Type][]types.Resource{
+					resourcev3.ListenerType: asResources(gr.Listeners),
+					resourcev3.RouteType:    asResources(gr.Routes),
+					resourcev3.ClusterType:  asResources(gr.Clusters),
+					resourcev3.EndpointType: asResources(gr.Endpoints),
+				})
+				if err != nil {
+					t.Fatalf("group %s: %v", g, err)
+				}
+				if err := snap.Consistent(); err != nil {
+					t.Errorf("group %s: %v", g, err)
+				}
+				if diff := cmp.Diff(referencedClusters(t, gr), clusterNames(gr.Clusters)); diff != "" {
+					t.Errorf("group %s: clusters differ from those referenced (-referenced +sent):\n%s", g, diff)
+				}
+			}
+		})
+	}
+}
+
+func asResources[R types.Resource](rs []R) []types.Resource {
+	out := make([]types.Resource, len(rs))
+	for i, r := range rs {
+		out[i] = r
+	}
+	return out
+}
+
+func clusterNames(cs []*clusterv3.Cluster) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.GetName())
+	}
+	return out
+}
+
+// referencedClusters lists, sorted, the clusters a group's route
+// configurations and TCP proxies send traffic to.
+func referencedClusters(t *testing.T, gr *GroupResources) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, rc := range gr.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				if c := r.GetRoute().GetCluster(); c != "" {
+					seen[c] = true
+				}
+				for _, w := range r.GetRoute().GetWeightedClusters().GetClusters() {
+					seen[w.GetName()] = true
+				}
+			}
+		}
+	}
+	for _, l := range gr.Listeners {
+		for _, f := range l.GetFilterChains()[0].GetFilters() {
+			tp := &tcpproxyv3.TcpProxy{}
+			if f.GetTypedConfig().MessageIs(tp) {
+				if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
+					t.Fatal(err)
+				}
+				seen[tp.GetCluster()] = true
+			}
+		}
+	}
+	out := sortedKeys(seen)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// TestGroupSlicesSorted checks the documented order of GroupResources.
+func TestGroupSlicesSorted(t *testing.T) {
+	for _, name := range goldenCases(t) {
+		res := translateCase(t, name)
+		for g, gr := range res.Groups {
+			check := func(kind string, names []string) {
+				if !sort.StringsAreSorted(names) {
+					t.Errorf("%s: group %s: %s not sorted: %v", name, g, kind, names)
+				}
+			}
+			check("listeners", namesOf(gr.Listeners, (*listenerv3.Listener).GetName))
+			check("routes", namesOf(gr.Routes, (*routev3.RouteConfiguration).GetName))
+			check("clusters", namesOf(gr.Clusters, (*clusterv3.Cluster).GetName))
+			check("endpoints", namesOf(gr.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName))
+		}
+	}
+}
+
+func namesOf[R any](rs []R, name func(R) string) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = name(r)
+	}
+	return out
+}
