@@ -37,13 +37,6 @@ func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections) *rou
 		for _, fe := range errs {
 			rej.add(ref, fe.Field, "%s", fe.Msg)
 		}
-		if limits := routeTableLimits(rt); len(limits) > 0 {
-			for _, fe := range limits {
-				rej.add(ref, fe.Field, "%s", fe.Msg)
-			}
-			rej.add(ref, "", "route table not sent")
-			continue
-		}
 		if err := envoyValid(cfg); err != nil {
 			rej.add(ref, "", "not sent: %v", err)
 			continue

@@ -199,8 +199,13 @@ func (r *Route) validate(v *validator, p string) {
 	if total > 1<<31 {
 		v.add(p+".weighted_services", "weights add up to %d, more than 2^31", total)
 	}
-	if dr := r.DirectResponse; dr != nil && (dr.Status < 200 || dr.Status > 599) {
-		v.add(p+".direct_response.status", "must be 200-599, got %d", dr.Status)
+	if dr := r.DirectResponse; dr != nil {
+		if dr.Status < 200 || dr.Status > 599 {
+			v.add(p+".direct_response.status", "must be 200-599, got %d", dr.Status)
+		}
+		if len(dr.Body) > MaxDirectResponseBody {
+			v.add(p+".direct_response.body", "is %d bytes; Envoy refuses direct responses over %d", len(dr.Body), MaxDirectResponseBody)
+		}
 	}
 	if rd := r.Redirect; rd != nil {
 		switch rd.Status {
@@ -211,7 +216,10 @@ func (r *Route) validate(v *validator, p string) {
 		if rd.Path != "" && rd.Path[0] != '/' {
 			v.add(p+".redirect.path", "must start with '/', got %q", rd.Path)
 		}
+		checkNoControl(v, p+".redirect.host", rd.Host)
+		checkNoControl(v, p+".redirect.path", rd.Path)
 	}
+	checkNoControl(v, p+".prefix_rewrite", r.PrefixRewrite)
 	if !forwards {
 		only := []struct {
 			field string
@@ -236,8 +244,11 @@ func (r *Route) validate(v *validator, p string) {
 	checkHeaderValues(v, p+".request_headers_to_add", r.RequestHeadersToAdd)
 	checkHeaderValues(v, p+".response_headers_to_add", r.ResponseHeadersToAdd)
 	for i, h := range r.RequestHeadersToRemove {
+		f := fmt.Sprintf("%s.request_headers_to_remove[%d]", p, i)
 		if !validHeaderName(h) {
-			v.add(fmt.Sprintf("%s.request_headers_to_remove[%d]", p, i), "%q is not a header name", h)
+			v.add(f, "%q is not a header name", h)
+		} else if !modifiableHeader(h) {
+			v.add(f, "Envoy refuses to remove %q: pseudo-headers and host may not be removed", h)
 		}
 	}
 }
@@ -291,6 +302,8 @@ func checkHeaderValues(v *validator, p string, hs []HeaderValue) {
 	for i, h := range hs {
 		if !validHeaderName(h.Name) {
 			v.add(fmt.Sprintf("%s[%d].name", p, i), "%q is not a header name", h.Name)
+		} else if !modifiableHeader(h.Name) {
+			v.add(fmt.Sprintf("%s[%d].name", p, i), "Envoy refuses to set %q: pseudo-headers and host may not be modified", h.Name)
 		}
 		if strings.ContainsAny(h.Value, "\r\n\x00") {
 			v.add(fmt.Sprintf("%s[%d].value", p, i), "must not contain CR, LF or NUL")
@@ -301,3 +314,17 @@ func checkHeaderValues(v *validator, p string, hs []HeaderValue) {
 var headerNameRE = regexp.MustCompile(`^:?[a-zA-Z0-9!#$%&'*+.^_` + "`" + `|~-]+$`)
 
 func validHeaderName(s string) bool { return headerNameRE.MatchString(s) }
+
+// MaxDirectResponseBody is Envoy's default max_direct_response_body_size_bytes.
+const MaxDirectResponseBody = 4096
+
+// modifiableHeader is Envoy's rule for header edits on routes.
+func modifiableHeader(name string) bool {
+	return !strings.HasPrefix(name, ":") && !strings.EqualFold(name, "host")
+}
+
+func checkNoControl(v *validator, field, s string) {
+	if strings.ContainsAny(s, "\r\n\x00") {
+		v.add(field, "must not contain CR, LF or NUL")
+	}
+}
