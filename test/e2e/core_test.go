@@ -248,8 +248,17 @@ func TestEtcdRestartAndCompaction(t *testing.T) {
 	f.put("routes/web", routeTable(directRoute("/after-restart", 200, "etcd is back"), route("/", "web")))
 	f.waitBody("/after-restart", 200, "etcd is back")
 
+	// Both replicas hold the change (a may still be reconnecting to etcd).
+	var before map[string]map[string]string
+	harness.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
+		before = versions(t, f.a)
+		if b := versions(t, f.b); fmt.Sprint(before) != fmt.Sprint(b) {
+			return fmt.Errorf("replicas differ: a %v, b %v", before, b)
+		}
+		return nil
+	})
+
 	// Cut replica a off etcd, change and revert a key, compact, reconnect.
-	before := versions(t, f.a)
 	reloads := metric(t, f.a, "chancery_watch_reloads_total", nil)
 	publishes := metric(t, f.a, "chancery_snapshot_publishes_total", nil)
 	f.proxy.Cut()
