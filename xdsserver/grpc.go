@@ -3,8 +3,11 @@ package xdsserver
 import (
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 )
 
 // GRPCConfig tunes the xDS gRPC server's connection handling.
@@ -15,6 +18,11 @@ type GRPCConfig struct {
 	MaxConnectionAge time.Duration
 	// KeepaliveTime is how often an idle connection is pinged.
 	KeepaliveTime time.Duration
+	// StreamRate admits at most this many new xDS streams per second, with
+	// bursts of StreamBurst; the rest are refused with UNAVAILABLE and the
+	// Envoys retry with backoff. It flattens reconnect storms. 0: no limit.
+	StreamRate  float64
+	StreamBurst int
 }
 
 // ServerOptions returns the gRPC options for an xDS server.
@@ -27,10 +35,25 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 		params.MaxConnectionAge = cfg.MaxConnectionAge
 		params.MaxConnectionAgeGrace = time.Minute
 	}
-	return []grpc.ServerOption{
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveParams(params),
 		// Envoy pings at most every few seconds when configured to; allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1 << 16),
+	}
+	if cfg.StreamRate > 0 {
+		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1))))
+	}
+	return opts
+}
+
+// admission refuses new streams beyond a token-bucket rate.
+func admission(perSecond float64, burst int) grpc.StreamServerInterceptor {
+	limiter := rate.NewLimiter(rate.Limit(perSecond), burst)
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if !limiter.Allow() {
+			return status.Errorf(codes.Unavailable, "xds: admitting at most %.0f new streams per second; retry", perSecond)
+		}
+		return handler(srv, ss)
 	}
 }

@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		groups:   map[string]*groupSnapshot{},
 		rejected: map[string]string{},
 	}
-	s.cache = cachev3.NewSnapshotCache(true, groupHash{}, nil)
+	s.cache = newGroupCache()
 	s.streams = newStreamTracker(s.log, s.metrics, s.ensureGroup)
 	s.xds = serverv3.NewServer(ctx, s.cache, s.streams.callbacks())
 	return s

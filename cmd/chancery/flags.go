@@ -26,6 +26,8 @@ type serveConfig struct {
 	coalesce         time.Duration
 	drainTimeout     time.Duration
 	maxConnectionAge time.Duration
+	streamRate       float64
+	streamBurst      int
 	logFormat        string
 	logLevel         string
 }
@@ -53,6 +55,8 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.DurationVar(&c.coalesce, "coalesce", 5*time.Millisecond, "how long to wait after a change for more before rebuilding")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long Envoys get to move to another replica before streams are cut")
 	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 30*time.Minute, "close xDS connections after about this long so streams rebalance (0: never)")
+	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
+	fs.IntVar(&c.streamBurst, "xds-stream-burst", 1000, "new xDS streams admitted at once above --xds-stream-rate")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 

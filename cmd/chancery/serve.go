@@ -94,7 +94,9 @@ func serve(cfg *serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	grpcServer := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{MaxConnectionAge: cfg.maxConnectionAge})...)
+	grpcServer := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{
+		MaxConnectionAge: cfg.maxConnectionAge, StreamRate: cfg.streamRate, StreamBurst: cfg.streamBurst,
+	})...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool
 	admin := &http.Server{Handler: adminHandler(reg, xds, watcher, &draining), ReadHeaderTimeout: 5 * time.Second}

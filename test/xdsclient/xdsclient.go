@@ -48,7 +48,7 @@ type Client struct {
 	cancel    context.CancelFunc
 	opts      Options
 	responses chan Response
-	done      chan error
+	err       error // why the stream ended; set before responses closes
 
 	mu   sync.Mutex
 	held map[string]map[string]string // type URL -> name -> version
@@ -69,8 +69,8 @@ func Dial(addr string, opts Options) (*Client, error) {
 	}
 	c := &Client{
 		conn: conn, stream: stream, cancel: cancel, opts: opts,
-		responses: make(chan Response, 1024), done: make(chan error, 1),
-		held: map[string]map[string]string{},
+		responses: make(chan Response, 1024),
+		held:      map[string]map[string]string{},
 	}
 	node := &corev3.Node{Id: opts.NodeID, Cluster: opts.Group}
 	for _, typ := range Types {
@@ -82,6 +82,9 @@ func Dial(addr string, opts Options) (*Client, error) {
 		req := &discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, InitialResourceVersions: opts.Initial[typ]}
 		node = nil // the node goes on the first message only, as Envoy sends it
 		if err := stream.Send(req); err != nil {
+			if _, recvErr := stream.Recv(); recvErr != nil {
+				err = recvErr // the server's status says why the stream ended
+			}
 			c.Close()
 			return nil, fmt.Errorf("subscribe %s: %w", typ, err)
 		}
@@ -94,10 +97,9 @@ func (c *Client) receive() {
 	for {
 		resp, err := c.stream.Recv()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
+			if !errors.Is(err, io.EOF) {
+				c.err = err
 			}
-			c.done <- err
 			close(c.responses)
 			return
 		}
@@ -112,7 +114,7 @@ func (c *Client) receive() {
 			c.hold(r)
 		}
 		if err := c.stream.Send(ack); err != nil {
-			c.done <- fmt.Errorf("ack: %w", err)
+			c.err = fmt.Errorf("ack: %w", err)
 			close(c.responses)
 			return
 		}
@@ -165,6 +167,10 @@ func (c *Client) WaitFor(timeout time.Duration, ok func(held map[string]map[stri
 	}
 	return nil
 }
+
+// Err is why the stream ended (nil for a clean end); read it only after
+// Responses is closed.
+func (c *Client) Err() error { return c.err }
 
 // Close ends the stream and the connection.
 func (c *Client) Close() {

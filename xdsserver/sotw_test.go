@@ -1,0 +1,107 @@
+package xdsserver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// sotwStream is a bare state-of-the-world ADS stream.
+type sotwStream struct {
+	t      *testing.T
+	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	node   *corev3.Node
+}
+
+func openSotw(t *testing.T, addr string) *sotwStream {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); conn.Close() })
+	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sotwStream{t: t, stream: s, node: &corev3.Node{Id: "envoy-sotw", Cluster: "edge"}}
+}
+
+func (s *sotwStream) request(typ, version, nonce string, names ...string) {
+	s.t.Helper()
+	req := &discoveryv3.DiscoveryRequest{Node: s.node, TypeUrl: typ, VersionInfo: version, ResponseNonce: nonce, ResourceNames: names}
+	if err := s.stream.Send(req); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *sotwStream) recv() *discoveryv3.DiscoveryResponse {
+	s.t.Helper()
+	got := make(chan *discoveryv3.DiscoveryResponse, 1)
+	go func() {
+		r, err := s.stream.Recv()
+		if err != nil {
+			s.t.Error(err)
+		}
+		got <- r
+	}()
+	select {
+	case r := <-got:
+		if r == nil {
+			s.t.FailNow()
+		}
+		return r
+	case <-time.After(5 * time.Second):
+		s.t.Fatal("no response within 5s")
+		return nil
+	}
+}
+
+// A SotW client that reconnects to another replica with the versions it
+// holds is sent nothing until something changes.
+func TestSotwReconnectWithCurrentVersionsResendsNothing(t *testing.T) {
+	res := translate(t, 10, nil)
+	_, addrA := startReplica(t, res)
+	srvB, addrB := startReplica(t, res)
+
+	a := openSotw(t, addrA)
+	types := []struct {
+		url   string
+		names []string
+	}{{resourcev3.ClusterType, nil}, {resourcev3.EndpointType, []string{"web"}}, {resourcev3.ListenerType, nil}, {resourcev3.RouteType, []string{"web"}}}
+	versions := map[string]string{}
+	for _, typ := range types {
+		a.request(typ.url, "", "", typ.names...)
+		r := a.recv()
+		if len(r.GetResources()) != 1 {
+			t.Fatalf("%s: %d resources from replica a", typ.url, len(r.GetResources()))
+		}
+		versions[typ.url] = r.GetVersionInfo()
+		a.request(typ.url, r.GetVersionInfo(), r.GetNonce(), typ.names...) // ACK
+	}
+
+	b := openSotw(t, addrB)
+	for _, typ := range types {
+		b.request(typ.url, versions[typ.url], "", typ.names...)
+	}
+	// Anything replica b resent would arrive before this change.
+	if err := srvB.Publish(translate(t, 11, map[model.Ref]string{{Kind: model.KindEndpoint, Name: "web/a"}: `{"address":"127.0.0.1","port":8095}`})); err != nil {
+		t.Fatal(err)
+	}
+	r := b.recv()
+	if r.GetTypeUrl() != resourcev3.EndpointType {
+		t.Fatalf("first response after reconnect is %s version %s; want only the changed endpoints", r.GetTypeUrl(), r.GetVersionInfo())
+	}
+	if r.GetVersionInfo() == versions[resourcev3.EndpointType] {
+		t.Error("endpoint response carries the old version")
+	}
+}
