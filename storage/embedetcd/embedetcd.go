@@ -22,7 +22,8 @@ type Config struct {
 
 // Etcd is a running in-process etcd.
 type Etcd struct {
-	etcd *embed.Etcd
+	etcd     *embed.Etcd
+	logLevel zap.AtomicLevel
 }
 
 // Start starts etcd and waits until it serves, at most a minute.
@@ -42,8 +43,11 @@ func Start(cfg Config) (*Etcd, error) {
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	ec.LogLevel = "warn"
+	// Warnings and errors while running; nothing once Close starts, when etcd
+	// reports every listener it closes as a serving error.
+	level := zap.NewAtomicLevelAt(zap.WarnLevel)
 	if cfg.Logger != nil {
-		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(cfg.Logger.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(cfg.Logger.Named("etcd").WithOptions(zap.IncreaseLevel(level)))
 	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -51,7 +55,7 @@ func Start(cfg Config) (*Etcd, error) {
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Etcd{etcd: e}, nil
+		return &Etcd{etcd: e, logLevel: level}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd: %w", err)
@@ -68,4 +72,7 @@ func (e *Etcd) Endpoint() string { return e.etcd.Config().AdvertiseClientUrls[0]
 func (e *Etcd) Err() <-chan error { return e.etcd.Err() }
 
 // Close stops etcd and waits for it.
-func (e *Etcd) Close() { e.etcd.Close() }
+func (e *Etcd) Close() {
+	e.logLevel.SetLevel(zap.FatalLevel)
+	e.etcd.Close()
+}
