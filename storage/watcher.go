@@ -43,7 +43,11 @@ type Watcher struct {
 
 	applied  atomic.Int64 // revision of the last snapshot handed out
 	progress atomic.Int64 // newest revision etcd said the watch has seen
-	metrics  watcherMetrics
+	// heard is when the watch last showed it is current (an event, a progress
+	// notification, a load); asked is when etcd last accepted a progress
+	// request. Both are Unix nanoseconds.
+	heard, asked atomic.Int64
+	metrics      watcherMetrics
 }
 
 // entry is one key's decoded value, kept so an event re-decodes only its key.
@@ -75,6 +79,15 @@ func (w *Watcher) Revision() int64 { return w.applied.Load() }
 // seen; Revision lags it while a rebuild is pending.
 func (w *Watcher) ProgressRevision() int64 { return w.progress.Load() }
 
+// Stalled reports whether etcd has been answering for longer than maxLag
+// while the watch showed no sign of being current: the replica is falling
+// behind a reachable etcd. With etcd unreachable it reports false: the
+// replica keeps serving what it has.
+func (w *Watcher) Stalled(maxLag time.Duration) bool {
+	heard, asked := w.heard.Load(), w.asked.Load()
+	return heard != 0 && asked-heard > int64(maxLag)
+}
+
 // Run loads the keyspace, hands the snapshot to apply, then watches and hands
 // over a new snapshot after each burst of changes, until ctx ends. apply runs
 // on Run's goroutine; while it runs, events queue and coalesce.
@@ -102,6 +115,7 @@ func (w *Watcher) load(ctx context.Context) error {
 		if err == nil {
 			w.entries, w.revision = entries, rev
 			w.progress.Store(rev)
+			w.heard.Store(time.Now().UnixNano())
 			w.metrics.loads.Inc()
 			return nil
 		}
@@ -161,8 +175,11 @@ func (w *Watcher) decode(kv *mvccpb.KeyValue) (entry, bool) {
 func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	// Watch from R itself, not R+1: etcd answers progress requests only for
+	// watches that do not start in the future, and a quiet keyspace must not
+	// look stalled. Events at R are already loaded; applyEvents skips them.
 	events := w.cfg.Client.Watch(wctx, w.cfg.Keyspace.Prefix(), clientv3.WithPrefix(),
-		clientv3.WithRev(w.revision+1), clientv3.WithProgressNotify())
+		clientv3.WithRev(w.revision), clientv3.WithProgressNotify())
 	progress := time.NewTicker(w.cfg.ProgressInterval)
 	defer progress.Stop()
 	var hold <-chan time.Time // armed by the first event of a burst
@@ -174,6 +191,8 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 			// A failed request only delays the lag figure; the watch itself reports real trouble.
 			if err := w.cfg.Client.RequestProgress(wctx); err != nil {
 				w.log.Debug("progress request failed", zap.Error(err))
+			} else {
+				w.asked.Store(time.Now().UnixNano())
 			}
 		case <-hold:
 			hold = nil
@@ -188,6 +207,7 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 				}
 				return fmt.Errorf("watch: %w", err)
 			}
+			w.heard.Store(time.Now().UnixNano())
 			if resp.IsProgressNotify() {
 				w.progress.Store(resp.Header.Revision)
 				continue
@@ -203,6 +223,9 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 // changed; writes to other keys (replica and proxy status) do not rebuild.
 func (w *Watcher) applyEvents(events []*clientv3.Event, rev int64) (changed bool) {
 	for _, ev := range events {
+		if ev.Kv.ModRevision <= w.revision {
+			continue // already in the load this watch resumed from
+		}
 		key := string(ev.Kv.Key)
 		if ev.Type == clientv3.EventTypeDelete {
 			if _, ok := w.entries[key]; ok {
@@ -217,7 +240,7 @@ func (w *Watcher) applyEvents(events []*clientv3.Event, rev int64) (changed bool
 		}
 	}
 	w.metrics.events.Add(float64(len(events)))
-	w.revision = rev
+	w.revision = max(w.revision, rev)
 	w.progress.Store(rev)
 	return changed
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,7 +17,7 @@ import (
 )
 
 // adminHandler serves health, readiness, metrics and debugging views.
-func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Watcher, draining *atomic.Bool) http.Handler {
+func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Watcher, draining *atomic.Bool, maxLag time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "ok")
@@ -27,6 +28,8 @@ func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Wa
 			http.Error(rw, "draining", http.StatusServiceUnavailable)
 		case !xds.Ready():
 			http.Error(rw, "not ready: the keyspace has not been loaded yet", http.StatusServiceUnavailable)
+		case w.Stalled(maxLag):
+			http.Error(rw, fmt.Sprintf("not ready: etcd answers but the watch has shown no progress for over %s", maxLag), http.StatusServiceUnavailable)
 		default:
 			fmt.Fprintf(rw, "ready: revision %d, etcd progress %d\n", w.Revision(), w.ProgressRevision())
 		}

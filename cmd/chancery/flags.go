@@ -27,6 +27,7 @@ type serveConfig struct {
 	drainTimeout     time.Duration
 	maxConnectionAge time.Duration
 	streamRate       float64
+	maxWatchLag      time.Duration
 	streamBurst      int
 	logFormat        string
 	logLevel         string
@@ -57,6 +58,7 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 30*time.Minute, "close xDS connections after about this long so streams rebalance (0: never)")
 	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
 	fs.IntVar(&c.streamBurst, "xds-stream-burst", 1000, "new xDS streams admitted at once above --xds-stream-rate")
+	fs.DurationVar(&c.maxWatchLag, "max-watch-lag", 10*time.Second, "not ready while etcd answers but the watch shows no progress for this long")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 

@@ -99,7 +99,7 @@ func serve(cfg *serveConfig) error {
 	})...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool
-	admin := &http.Server{Handler: adminHandler(reg, xds, watcher, &draining), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Handler: adminHandler(reg, xds, watcher, &draining, cfg.maxWatchLag), ReadHeaderTimeout: 5 * time.Second}
 
 	log.Info("serving", zap.String("xds-address", xdsListener.Addr().String()), zap.String("admin-address", adminListener.Addr().String()),
 		zap.Strings("etcd-endpoints", endpoints), zap.String("prefix", cfg.prefix), zap.String("version", version))
