@@ -13,6 +13,7 @@ all: build
 ## build: compile chancery into bin/
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chancery ./cmd/chancery
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chanceryctl ./cmd/chanceryctl
 
 ## run: build and start one replica on an embedded etcd (etcd at 127.0.0.1:2379, xDS :18000, admin 127.0.0.1:9400)
 run: build

@@ -7,6 +7,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // ClientConfig is how to reach etcd: endpoints, TLS and auth.
@@ -31,6 +33,13 @@ func Dial(cfg ClientConfig) (*clientv3.Client, error) {
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               cfg.Logger,
+		// gRPC's default reconnect backoff grows to 120s: after a long etcd
+		// outage a client would stay away for up to two minutes after etcd
+		// is back. Bounded (and jittered by gRPC), it returns within seconds.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		})},
 	}
 	if cc.Logger == nil {
 		cc.Logger = zap.NewNop()

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/translator"
+)
+
+func getCommand(a *app) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME]",
+		Short: "Show objects and whether Chancery accepts them",
+		Long: `get lists the objects of one kind (service, endpoint, routetable, listener,
+health, or all) and says for each whether Chancery accepts it. The verdict
+comes from running the replicas' own translator over the keyspace as etcd
+holds it now, so it is what every replica concludes: Rejected means the
+object is not served, or served only in part (a route to a missing service
+answers 503), with the reason.
+
+For endpoints, NAME may be a service: its endpoints are listed.
+-o yaml and -o json print documents that apply accepts again (status is
+output only and ignored by apply).`,
+		Example: `  chanceryctl get services
+  chanceryctl get routetable edge -o yaml
+  chanceryctl get endpoints web
+  chanceryctl get all -o json > backup.json`,
+		Args: positional(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			kinds, err := parseKinds(args[0])
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			return a.get(cmd.Context(), kinds, name, output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, yaml or json")
+	return cmd
+}
+
+// operatorKinds are the kinds "all" means: what operators write.
+var operatorKinds = []model.Kind{model.KindService, model.KindEndpoint, model.KindRouteTable, model.KindListener}
+
+func parseKinds(s string) ([]model.Kind, error) {
+	if strings.EqualFold(s, "all") {
+		return operatorKinds, nil
+	}
+	k, err := model.ParseKind(s)
+	if err != nil {
+		return nil, err
+	}
+	return []model.Kind{k}, nil
+}
+
+// objectView is one stored object with Chancery's verdict on it.
+type objectView struct {
+	stored   *storage.Stored
+	obj      model.Object // nil if the value does not decode
+	rejected error        // nil if accepted
+}
+
+func (a *app) get(ctx context.Context, kinds []model.Kind, name, output string) error {
+	e, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	views, err := e.views(ctx)
+	if err != nil {
+		return err
+	}
+	var sel []objectView
+	for _, v := range views {
+		if slices.Contains(kinds, v.stored.Ref.Kind) && matchesName(v.stored.Ref, name) {
+			sel = append(sel, v)
+		}
+	}
+	if name != "" && len(sel) == 0 {
+		return fmt.Errorf("%s %q not found", strings.ToLower(string(kinds[0])), name)
+	}
+	single := name != "" && len(sel) == 1 && sel[0].stored.Ref.Name == name
+	return a.printViews(sel, output, len(kinds) > 1, single)
+}
+
+// views reads the whole keyspace (the verdict on one object can depend on
+// any other) and judges every object with the translator.
+func (e *etcd) views(ctx context.Context) ([]objectView, error) {
+	rctx, cancel := e.request(ctx)
+	defer cancel()
+	cur, err := storage.ReadContents(rctx, e.cli, e.ks)
+	if err != nil {
+		return nil, e.explain(err)
+	}
+	// The joined error repeats res.Rejected, which is what is used.
+	res, _ := translator.Translate(cur.Snapshot())
+	rejected := map[model.Ref]error{}
+	for _, r := range res.Rejected {
+		if _, dup := rejected[r.Ref]; !dup {
+			rejected[r.Ref] = r.Err
+		}
+	}
+	var out []objectView
+	for _, ref := range cur.Refs() {
+		st := cur.Objects[ref]
+		// A value that does not decode is rejected, with the reason, above.
+		obj, err := model.Decode(ref, st.Value)
+		if err != nil {
+			obj = nil
+		}
+		out = append(out, objectView{stored: st, obj: obj, rejected: rejected[ref]})
+	}
+	return out, nil
+}
+
+// matchesName selects by exact name; for endpoints and health, a service
+// name selects all of its endpoints.
+func matchesName(ref model.Ref, name string) bool {
+	if name == "" || ref.Name == name {
+		return true
+	}
+	return ref.Kind.NameParts() == 2 && !strings.Contains(name, "/") && strings.HasPrefix(ref.Name, name+"/")
+}
+
+func checkOutput(o string) error {
+	switch o {
+	case "table", "yaml", "json":
+		return nil
+	}
+	return usageErrorf("--output %q: want table, yaml or json", o)
+}

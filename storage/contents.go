@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// Stored is one object's key as etcd holds it: the raw value, which may not
+// decode, and the revisions a compare-and-swap write needs.
+type Stored struct {
+	Ref         model.Ref
+	Value       []byte
+	ModRevision int64
+	Lease       int64 // 0 unless the key lives under a lease
+}
+
+// Contents is the model objects of a keyspace read at one etcd revision.
+// Keys below the prefix that hold no model object are left out.
+type Contents struct {
+	Revision int64
+	Objects  map[model.Ref]*Stored
+}
+
+// readPageSize bounds each range read, as the watcher's pages do.
+const readPageSize = 5000
+
+// ReadContents reads the objects of the given kinds (every kind if none is
+// given) at one revision, in pages. A compaction between pages restarts the
+// read at a newer revision, a few times at most.
+func ReadContents(ctx context.Context, cli *clientv3.Client, ks Keyspace, kinds ...model.Kind) (*Contents, error) {
+	if len(kinds) == 0 {
+		kinds = model.Kinds
+	}
+	var err error
+	for range 3 {
+		var c *Contents
+		c, err = readContents(ctx, cli, ks, kinds)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, rpctypes.ErrCompacted) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func readContents(ctx context.Context, cli *clientv3.Client, ks Keyspace, kinds []model.Kind) (*Contents, error) {
+	c := &Contents{Objects: map[model.Ref]*Stored{}}
+	for _, kind := range kinds {
+		if err := c.readPrefix(ctx, cli, ks, ks.KindPrefix(kind)); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// readPrefix reads one key prefix in pages at c.Revision, or sets it from
+// the first response.
+func (c *Contents) readPrefix(ctx context.Context, cli *clientv3.Client, ks Keyspace, prefix string) error {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	key := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(readPageSize)}
+		if c.Revision != 0 {
+			opts = append(opts, clientv3.WithRev(c.Revision))
+		}
+		resp, err := cli.Get(ctx, key, opts...)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", prefix, err)
+		}
+		if c.Revision == 0 {
+			c.Revision = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			ref, ok := ks.Parse(string(kv.Key))
+			if !ok {
+				continue
+			}
+			c.Objects[ref] = &Stored{Ref: ref, Value: kv.Value, ModRevision: kv.ModRevision, Lease: kv.Lease}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// Snapshot decodes the contents exactly as every replica's watcher does,
+// through model.Snapshot.Put, so a tool judges the same bytes the same way.
+func (c *Contents) Snapshot() *model.Snapshot {
+	s := model.NewSnapshot(c.Revision)
+	for _, ref := range c.Refs() {
+		s.Put(ref, c.Objects[ref].Value)
+	}
+	s.SortRejections()
+	return s
+}
+
+// Refs lists the objects of the given kinds (all if none), sorted by key.
+func (c *Contents) Refs(kinds ...model.Kind) []model.Ref {
+	out := make([]model.Ref, 0, len(c.Objects))
+	for ref := range c.Objects {
+		if len(kinds) == 0 || slices.Contains(kinds, ref.Kind) {
+			out = append(out, ref)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
