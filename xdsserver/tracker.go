@@ -102,6 +102,9 @@ func (t *streamTracker) onRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 	if s != nil && req.GetResponseNonce() != "" {
 		t.record(s, req.GetTypeUrl(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	}
+	if s != nil && req.GetResponseNonce() == "" && req.GetVersionInfo() != "" {
+		t.holds(s, req.GetTypeUrl(), req.GetVersionInfo()) // a reconnect: what it accepted before
+	}
 	t.mu.Unlock()
 	if isNew {
 		t.newGroup(s.node.GetCluster())
@@ -125,6 +128,9 @@ func (t *streamTracker) onDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 		version := s.nonces[req.GetResponseNonce()]
 		delete(s.nonces, req.GetResponseNonce())
 		t.record(s, req.GetTypeUrl(), version, req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	}
+	if s != nil && req.GetResponseNonce() == "" && len(req.GetInitialResourceVersions()) > 0 {
+		t.holds(s, req.GetTypeUrl(), heldVersion(req.GetInitialResourceVersions()))
 	}
 	t.mu.Unlock()
 	if isNew {
@@ -156,6 +162,15 @@ func (t *streamTracker) record(s *stream, typeURL, version, nackMsg string, nack
 	}
 	st.Acked, st.NackError = version, ""
 	t.metrics.acks.WithLabelValues(typ).Inc()
+}
+
+// holds records the version a reconnecting node says it already has, as if
+// ACKed: a replica that finds nothing to send sends nothing, and without this
+// the node would look as if it held nothing. The caller holds t.mu.
+func (t *streamTracker) holds(s *stream, typeURL, version string) {
+	if st := t.status(s, typeURL); st.Acked == "" {
+		st.Acked = version
+	}
 }
 
 func (t *streamTracker) status(s *stream, typeURL string) *TypeStatus {

@@ -31,6 +31,10 @@ type serveConfig struct {
 	streamBurst      int
 	logFormat        string
 	logLevel         string
+	// cluster: see cmd/chancery/cluster.go
+	sessionTTL             time.Duration
+	advertiseAddress       string
+	healthCheckConcurrency int
 }
 
 // parseServeFlags reads flags, falling back to CHANCERY_* variables; a flag
@@ -59,6 +63,9 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
 	fs.IntVar(&c.streamBurst, "xds-stream-burst", 1000, "new xDS streams admitted at once above --xds-stream-rate")
 	fs.DurationVar(&c.maxWatchLag, "max-watch-lag", 10*time.Second, "not ready while etcd answers but the watch shows no progress for this long")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 10*time.Second, "etcd lease TTL of this replica: how long a dead replica keeps its registration and its leadership (whole seconds, at least 1s)")
+	fs.StringVar(&c.advertiseAddress, "advertise-address", "", "xDS address recorded in replicas/<id> (default: --xds-address, with the host name if it listens on every interface)")
+	fs.IntVar(&c.healthCheckConcurrency, "health-check-concurrency", 256, "health checks in flight at once while this replica leads")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 
@@ -87,6 +94,12 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	}
 	if c.logFormat != "json" && c.logFormat != "console" {
 		return nil, fmt.Errorf("--log-format %q: want json or console", c.logFormat)
+	}
+	if c.sessionTTL < time.Second {
+		return nil, fmt.Errorf("--session-ttl %s: want at least 1s", c.sessionTTL)
+	}
+	if c.healthCheckConcurrency < 1 {
+		return nil, fmt.Errorf("--health-check-concurrency %d: want at least 1", c.healthCheckConcurrency)
 	}
 	if c.coalesce < 0 || c.coalesce > time.Second {
 		return nil, fmt.Errorf("--coalesce %s: want 0 to 1s", c.coalesce)

@@ -85,6 +85,11 @@ func serve(cfg *serveConfig) error {
 		Logger: log.Named("watcher"), Registerer: reg,
 	})
 	rebuild := newRebuilder(log, reg, xds)
+	replica, err := newClusterReplica(cfg, log, cli, reg, xds, watcher)
+	if err != nil {
+		return err
+	}
+	rebuild.observe = replica.Observe
 
 	xdsListener, err := net.Listen("tcp", cfg.xdsAddress)
 	if err != nil {
@@ -106,6 +111,7 @@ func serve(cfg *serveConfig) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return watcher.Run(gctx, rebuild.apply) })
+	g.Go(func() error { return replica.Run(gctx) })
 	g.Go(func() error {
 		if err := grpcServer.Serve(xdsListener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("xds server: %w", err)
@@ -166,6 +172,9 @@ type rebuilder struct {
 	log      *zap.Logger
 	xds      *xdsserver.Server
 	duration prometheus.Histogram
+	// observe hands each snapshot and its rejections to the cluster
+	// (health checks, object status); it never blocks.
+	observe func(*model.Snapshot, []model.Rejection)
 }
 
 func newRebuilder(log *zap.Logger, reg prometheus.Registerer, xds *xdsserver.Server) *rebuilder {
@@ -182,6 +191,9 @@ func (r *rebuilder) apply(snap *model.Snapshot) {
 	res, _ := translator.Translate(snap) // rejections travel in res.Rejected; Publish logs them
 	if err := r.xds.Publish(res); err != nil {
 		r.log.Error("publish failed", zap.Int64("revision", snap.Revision), zap.Error(err))
+	}
+	if r.observe != nil {
+		r.observe(snap, res.Rejected)
 	}
 	elapsed := time.Since(start)
 	r.duration.Observe(elapsed.Seconds())

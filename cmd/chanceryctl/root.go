@@ -74,7 +74,7 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(
 		applyCommand(a), validateCommand(a), diffCommand(a),
 		getCommand(a), deleteCommand(a),
-		bootstrapCommand(a), endpointCommand(a), versionCommand(a),
+		bootstrapCommand(a), endpointCommand(a), statusCommand(a), versionCommand(a),
 	)
 	markStarted(root, a)
 	return root

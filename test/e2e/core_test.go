@@ -106,6 +106,16 @@ func TestReplicasServeIdenticalSnapshots(t *testing.T) {
 	f.put("listeners/internal", map[string]any{"address": "127.0.0.1", "port": harness.FreePort(t), "protocol": "tcp", "service": "web", "groups": []string{"internal"}})
 	f.endpoint("web", "b", "up2")
 
+	// Both replicas have published a snapshot at or past the last write.
+	rev := f.revision()
+	for _, r := range []*harness.Chancery{f.a, f.b} {
+		harness.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if got := publishedRevision(t, r); got < rev {
+				return fmt.Errorf("replica %s at revision %v, want %d", r.ReplicaID(), got, rev)
+			}
+			return nil
+		})
+	}
 	var va, vb map[string]map[string]string
 	harness.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
 		va, vb = versions(t, f.a), versions(t, f.b)

@@ -148,6 +148,23 @@ func versions(t *testing.T, r *harness.Chancery) map[string]map[string]string {
 	return m
 }
 
+// publishedRevision is the etcd revision of a replica's last published snapshot.
+func publishedRevision(t *testing.T, r *harness.Chancery) int64 {
+	t.Helper()
+	var out struct {
+		Groups []struct {
+			Revision int64 `json:"revision"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(r.Get(t, "/debug/snapshot"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Groups) == 0 {
+		return 0
+	}
+	return out.Groups[0].Revision
+}
+
 // revision is etcd's current revision.
 func (f *fleet) revision() int64 {
 	f.t.Helper()

@@ -1,0 +1,85 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/storage/etcdtest"
+)
+
+// The fleet view compares each Envoy's versions with the newest replica's:
+// SYNCED, STALE, NACKED with the error, NOT SENT.
+func TestReadFleet(t *testing.T) {
+	_, cli := etcdtest.Start(t)
+	current := map[string]string{"clusters": "c2", "endpoints": "e2", "listeners": "l2", "routes": "r2"}
+	put(t, cli, "replicas/a", cluster.ReplicaRecord{ID: "a", Address: "10.0.0.1:18000", Revision: 10,
+		Versions: map[string]map[string]string{"edge": current}})
+	put(t, cli, "replicas/b", cluster.ReplicaRecord{ID: "b", Revision: 9,
+		Versions: map[string]map[string]string{"edge": {"clusters": "c1", "endpoints": "e1", "listeners": "l1", "routes": "r1"}}})
+	connected := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	synced := map[string]cluster.TypeRecord{}
+	for typ, v := range current {
+		synced[typ] = cluster.TypeRecord{Sent: v, Acked: v}
+	}
+	put(t, cli, "proxies/a/envoy-1", cluster.Proxy{Group: "edge", Delta: true, Connected: connected, Types: synced})
+	put(t, cli, "proxies/b/envoy/2", cluster.Proxy{Group: "edge", Connected: connected, Types: map[string]cluster.TypeRecord{
+		"clusters":  {Sent: "c1", Acked: "c1"},
+		"endpoints": {Sent: "e2", Acked: "e1", NackError: "endpoint 10.0.0.9:0:\n  port must not be 0"},
+		"listeners": {Sent: "l2"},
+	}})
+	put(t, cli, "leader/694d9a7e6c1d5f04", "a")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f, err := cluster.ReadFleet(ctx, cli, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Leader != "a" || len(f.Replicas) != 2 || len(f.Envoys) != 2 {
+		t.Fatalf("fleet: leader %q, %d replicas, %d envoys", f.Leader, len(f.Replicas), len(f.Envoys))
+	}
+	want := map[string][]cluster.SyncState{
+		"envoy-1": {cluster.Synced, cluster.Synced, cluster.Synced, cluster.Synced},
+		"envoy/2": {cluster.Stale, cluster.Nacked, cluster.Stale, cluster.NotSent},
+	}
+	for _, e := range f.Envoys {
+		for i, s := range e.Sync {
+			if s.State != want[e.NodeID][i] {
+				t.Errorf("%s %s: %s, want %s", e.NodeID, s.Type, s.State, want[e.NodeID][i])
+			}
+		}
+	}
+
+	var table bytes.Buffer
+	if err := cluster.WriteFleet(&table, f); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("chanceryctl status:\n%s", table.String())
+	for _, line := range []string{
+		"envoy-1  edge   a        SYNCED    SYNCED     SYNCED     SYNCED",
+		"envoy/2  edge   b        STALE     NACKED     STALE      NOT SENT  endpoints: endpoint 10.0.0.9:0: port must not be 0",
+	} {
+		if !strings.Contains(table.String(), line) {
+			t.Errorf("fleet table has no line %q", line)
+		}
+	}
+
+	var one bytes.Buffer
+	if err := cluster.WriteEnvoy(&one, f, "envoy/2", connected.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("chanceryctl status envoy/2:\n%s", one.String())
+	for _, s := range []string{"Replica:    b\n", "(1h0m0s ago)", "endpoints  NACKED    e2    e1     e2", "port must not be 0"} {
+		if !strings.Contains(one.String(), s) {
+			t.Errorf("detail of envoy/2 has no %q", s)
+		}
+	}
+	if err := cluster.WriteEnvoy(&one, f, "nobody", time.Now()); !errors.Is(err, cluster.ErrNoSuchEnvoy) {
+		t.Errorf("unknown node: %v, want ErrNoSuchEnvoy", err)
+	}
+}

@@ -1,0 +1,90 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// Thresholds count consecutive results, and only crossings are reported.
+func TestTargetThresholds(t *testing.T) {
+	fail := errors.New("refused")
+	tests := []struct {
+		name    string
+		start   string
+		results []error
+		want    []string // verdict reported after each result, "" for none
+	}{
+		{"unknown to healthy after 2", "", []error{nil, nil, nil}, []string{"", model.Healthy, ""}},
+		{"healthy to unhealthy after 3", model.Healthy, []error{fail, fail, fail, fail}, []string{"", "", model.Unhealthy, ""}},
+		{"a pass resets the failures", model.Healthy, []error{fail, fail, nil, fail, fail}, []string{"", "", "", "", ""}},
+		{"unhealthy back after 2", model.Unhealthy, []error{nil, fail, nil, nil}, []string{"", "", "", model.Healthy}},
+		{"unknown to unhealthy after 3", "", []error{fail, fail, fail}, []string{"", "", model.Unhealthy}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := &target{verdict: tt.start, spec: checkSpec{healthy: 2, unhealthy: 3}}
+			for i, err := range tt.results {
+				got, changed := tg.observe(err)
+				if changed != (tt.want[i] != "") || got != tt.want[i] {
+					t.Errorf("result %d (%v): reported %q (%v), want %q", i, err, got, changed, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// Unset fields take the documented defaults; a defaulted timeout never
+// outlasts the interval.
+func TestSpecDefaults(t *testing.T) {
+	s, ok := specFor(&model.Service{Protocol: model.ProtocolGRPC, HealthCheck: &model.HealthCheck{Type: "tcp", Interval: model.D(500 * time.Millisecond)}})
+	if !ok {
+		t.Fatal("no spec for a service with a health check")
+	}
+	want := checkSpec{kind: "tcp", h2c: true, interval: 500 * time.Millisecond, timeout: 500 * time.Millisecond, healthy: 2, unhealthy: 3}
+	if !s.equal(want) {
+		t.Errorf("spec %+v, want %+v", s, want)
+	}
+	if _, ok := specFor(&model.Service{Protocol: model.ProtocolHTTP}); ok {
+		t.Error("a service without health_check got a spec")
+	}
+	d, _ := specFor(&model.Service{Protocol: model.ProtocolHTTP, HealthCheck: &model.HealthCheck{Type: "http", Path: "/"}})
+	if d.interval != 5*time.Second || d.timeout != time.Second || !d.expects(204) || d.expects(301) {
+		t.Errorf("defaults: %+v", d)
+	}
+}
+
+// Several streams of one node become one record, the newest stream winning.
+func TestMergeProxies(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	got := mergeProxies([]Proxy{
+		{NodeID: "n", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "new"}}},
+		{NodeID: "n", Group: "g", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "old"}, "routes": {Acked: "r"}}},
+		{NodeID: "m", Group: "g", Connected: t0},
+	})
+	n := got["n"]
+	if len(got) != 2 || !n.Connected.Equal(t0) || n.Types["clusters"].Acked != "new" || n.Types["routes"].Acked != "r" {
+		t.Errorf("merged: %+v", got)
+	}
+}
+
+// The mailbox keeps only the newest input and never blocks the producer.
+func TestMailbox(t *testing.T) {
+	m := newMailbox()
+	if m.take() != nil {
+		t.Fatal("empty mailbox returned an input")
+	}
+	for i := range 3 {
+		m.put(&input{Snapshot: model.NewSnapshot(int64(i))})
+	}
+	select {
+	case <-m.ready:
+	default:
+		t.Fatal("no token after put")
+	}
+	if got := m.take(); got.Snapshot.Revision != 2 {
+		t.Errorf("took revision %d, want the newest, 2", got.Snapshot.Revision)
+	}
+}

@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// publisher writes this replica's registration and its connected Envoys
+// under the session's lease. Every interval it compares what it would write
+// with what it wrote and sends only the differences, in as few transactions
+// as etcd allows: a push to a thousand Envoys is a few writes, not a
+// thousand, and a quiet fleet writes nothing.
+type publisher struct {
+	r       *Replica
+	lease   clientv3.LeaseID
+	replica []byte            // the registration as last written
+	proxies map[string][]byte // node id -> its record as last written
+}
+
+func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
+	return &publisher{r: r, lease: lease, proxies: map[string][]byte{}}
+}
+
+// Run publishes until ctx ends (nil) or the lease is gone.
+func (p *publisher) Run(ctx context.Context) error {
+	tick := time.NewTicker(p.r.cfg.PublishInterval)
+	defer tick.Stop()
+	for {
+		if err := p.publish(ctx); err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				return err
+			default:
+				p.r.log.Warn("publishing replica and proxy status failed, retrying", zap.Error(err))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// change is one key to write (value != nil) or delete.
+type change struct {
+	node  string // "" for the registration
+	key   string
+	value []byte
+}
+
+func (p *publisher) publish(ctx context.Context) error {
+	changes, err := p.changes()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	for len(changes) > 0 {
+		n := min(len(changes), maxTxnOps)
+		ops := make([]clientv3.Op, n)
+		for i, c := range changes[:n] {
+			if c.value == nil {
+				ops[i] = clientv3.OpDelete(c.key)
+			} else {
+				ops[i] = clientv3.OpPut(c.key, string(c.value), clientv3.WithLease(p.lease))
+			}
+		}
+		if _, err := p.r.cfg.Client.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return fmt.Errorf("write %d status keys: %w", n, err)
+		}
+		p.applied(changes[:n])
+		changes = changes[n:]
+	}
+	return nil
+}
+
+// changes compares what the replica would publish now with what it wrote.
+func (p *publisher) changes() ([]change, error) {
+	ks := p.r.cfg.Keyspace
+	var out []change
+	rec, err := json.Marshal(p.record())
+	if err != nil {
+		return nil, fmt.Errorf("encode replica record: %w", err)
+	}
+	if !bytes.Equal(rec, p.replica) {
+		out = append(out, change{key: ks.ReplicaKey(p.r.cfg.ID), value: rec})
+	}
+	now := mergeProxies(p.r.cfg.Proxies())
+	nodes := make([]string, 0, len(now))
+	for node := range now {
+		nodes = append(nodes, node)
+	}
+	sort.Strings(nodes)
+	for _, node := range nodes {
+		b, err := json.Marshal(now[node])
+		if err != nil {
+			return nil, fmt.Errorf("encode proxy %q: %w", node, err)
+		}
+		if !bytes.Equal(b, p.proxies[node]) {
+			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node), value: b})
+		}
+	}
+	for node := range p.proxies {
+		if _, ok := now[node]; !ok {
+			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node)})
+		}
+	}
+	return out, nil
+}
+
+// applied remembers what a committed transaction wrote.
+func (p *publisher) applied(done []change) {
+	for _, c := range done {
+		switch {
+		case c.node == "":
+			p.replica = c.value
+		case c.value == nil:
+			delete(p.proxies, c.node)
+		default:
+			p.proxies[c.node] = c.value
+		}
+	}
+}
+
+func (p *publisher) record() ReplicaRecord {
+	return ReplicaRecord{
+		ID:       p.r.cfg.ID,
+		Address:  p.r.cfg.Address,
+		Version:  p.r.cfg.Version,
+		Started:  p.r.started.UTC(),
+		Revision: p.r.cfg.Revision(),
+		Versions: p.r.cfg.Versions(),
+	}
+}
+
+// mergeProxies keys the connected Envoys by node id. An Envoy with one
+// stream per type (non-aggregated xDS), or a reconnect overlapping its old
+// stream, shows as several streams of one node: they merge into one record,
+// the newest stream's view of each type winning.
+func mergeProxies(list []Proxy) map[string]Proxy {
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Connected.Before(list[j].Connected) })
+	out := make(map[string]Proxy, len(list))
+	for _, p := range list {
+		prev, ok := out[p.NodeID]
+		if !ok {
+			p.Types = cloneTypes(p.Types)
+			out[p.NodeID] = p
+			continue
+		}
+		for typ, st := range p.Types {
+			prev.Types[typ] = st
+		}
+		prev.Group, prev.Delta = p.Group, p.Delta
+		out[p.NodeID] = prev
+	}
+	return out
+}
+
+func cloneTypes(in map[string]TypeRecord) map[string]TypeRecord {
+	out := make(map[string]TypeRecord, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}

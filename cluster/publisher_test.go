@@ -1,0 +1,95 @@
+package cluster_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/storage/etcdtest"
+)
+
+// fakeProxies stands in for the xDS server's list of connected Envoys.
+type fakeProxies struct {
+	mu   sync.Mutex
+	list map[string]cluster.Proxy
+}
+
+func (f *fakeProxies) get() []cluster.Proxy {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]cluster.Proxy, 0, len(f.list))
+	for _, p := range f.list {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (f *fakeProxies) update(fn func(map[string]cluster.Proxy)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.list)
+}
+
+// A replica publishes its Envoys in batches, under its lease, rewriting only
+// what changed; when it leaves, its registration and its Envoys go with it.
+func TestProxyStatusIsBatchedAndLeased(t *testing.T) {
+	e, cli := etcdtest.Start(t)
+	connected := time.Now().Add(-time.Minute).UTC()
+	fp := &fakeProxies{list: map[string]cluster.Proxy{}}
+	for i := range 300 {
+		id := fmt.Sprintf("envoy-%03d", i)
+		fp.list[id] = cluster.Proxy{NodeID: id, Group: "edge", Delta: true, Connected: connected,
+			Types: map[string]cluster.TypeRecord{"clusters": {Sent: "v1", Acked: "v1"}}}
+	}
+	versions := func() map[string]map[string]string { return map[string]map[string]string{"edge": {"clusters": "v1"}} }
+	// A long TTL: what vanishes at the end was revoked, not expired.
+	n := startNode(t, e, "a", nodeOptions{ttl: 30 * time.Second, proxies: fp.get, versions: versions})
+
+	var first map[string]*kv
+	eventually(t, 10*time.Second, func() error {
+		if first = getPrefix(t, cli, "proxies/a/"); len(first) != 300 {
+			return fmt.Errorf("%d proxies published, want 300", len(first))
+		}
+		return nil
+	})
+	txns := map[int64]bool{}
+	for node, x := range first {
+		txns[x.mod] = true
+		if x.lease == 0 {
+			t.Errorf("proxies/a/%s is not under the replica's lease", node)
+		}
+	}
+	if len(txns) > 3 {
+		t.Errorf("300 proxies took %d transactions, want at most 3", len(txns))
+	}
+	reg := getPrefix(t, cli, "replicas/")["a"]
+	if reg == nil || reg.lease == 0 {
+		t.Fatalf("replicas/a: %+v, want it under the lease", reg)
+	}
+
+	fp.update(func(m map[string]cluster.Proxy) {
+		p := m["envoy-007"]
+		p.Types = map[string]cluster.TypeRecord{"clusters": {Sent: "v2", Acked: "v1", NackError: "bad cluster"}}
+		m["envoy-007"] = p
+		delete(m, "envoy-299")
+	})
+	eventually(t, 10*time.Second, func() error {
+		now := getPrefix(t, cli, "proxies/a/")
+		if len(now) != 299 || now["envoy-007"].mod == first["envoy-007"].mod {
+			return fmt.Errorf("%d proxies, envoy-007 at revision %d", len(now), now["envoy-007"].mod)
+		}
+		for node, x := range now {
+			if node != "envoy-007" && x.mod != first[node].mod {
+				t.Fatalf("proxies/a/%s rewritten though it did not change", node)
+			}
+		}
+		return nil
+	})
+
+	n.stop()
+	if left := len(getPrefix(t, cli, "proxies/a/")) + len(getPrefix(t, cli, "replicas/")); left != 0 {
+		t.Errorf("%d keys left after the replica stopped, want 0 (its lease revoked)", left)
+	}
+}

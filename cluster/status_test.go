@@ -1,0 +1,91 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/etcdtest"
+)
+
+// statuses returns status/ as key below status/ -> state (with the reason).
+func statuses(t *testing.T, cli *clientv3.Client) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, x := range getPrefix(t, cli, "status/") {
+		var st storage.ObjectStatus
+		if err := json.Unmarshal([]byte(x.value), &st); err != nil {
+			t.Fatalf("status/%s: %v", name, err)
+		}
+		out[name] = st.State
+		if st.Reason != "" {
+			out[name] += ": " + st.Reason
+		}
+	}
+	return out
+}
+
+func waitStatuses(t *testing.T, cli *clientv3.Client, ok func(map[string]string) error) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error { return ok(statuses(t, cli)) })
+}
+
+// The leader records every object as accepted or rejected with the reason,
+// rewrites a status only when it changes, drops the status of deleted
+// objects, and a new leader rewrites nothing that still holds.
+func TestObjectStatus(t *testing.T) {
+	e, cli := etcdtest.Start(t)
+	put(t, cli, "services/web", `{"protocol":"http"}`)
+	put(t, cli, "services/bad", `{"protocol":"http","retries":3}`)
+	put(t, cli, "endpoints/web/a", `{"address":"127.0.0.1","port":8080}`)
+	a := startNode(t, e, "a", nodeOptions{})
+
+	waitStatuses(t, cli, func(st map[string]string) error {
+		want := map[string]string{"services/web": "accepted", "endpoints/web/a": "accepted"}
+		for k, v := range want {
+			if st[k] != v {
+				return fmt.Errorf("status %v, want %s=%s", st, k, v)
+			}
+		}
+		if !strings.HasPrefix(st["services/bad"], "rejected: field retries: unknown field") {
+			return fmt.Errorf("status of services/bad %q, want rejected naming the field", st["services/bad"])
+		}
+		return nil
+	})
+	web := getPrefix(t, cli, "status/")["services/web"]
+
+	put(t, cli, "services/other", `{"protocol":"tcp"}`)
+	del(t, cli, "services/bad")
+	waitStatuses(t, cli, func(st map[string]string) error {
+		if st["services/other"] != "accepted" || st["services/bad"] != "" {
+			return fmt.Errorf("status %v, want services/other accepted and no services/bad", st)
+		}
+		return nil
+	})
+	if got := getPrefix(t, cli, "status/")["services/web"]; got.mod != web.mod {
+		t.Errorf("status/services/web rewritten though it did not change: %+v -> %+v", web, got)
+	}
+
+	// Leadership moves: the new leader writes only what changed meanwhile.
+	before := getPrefix(t, cli, "status/")
+	b := startNode(t, e, "b", nodeOptions{})
+	a.stop()
+	waitOneLeader(t, 10*time.Second, b)
+	put(t, cli, "routes/rt", `{"virtual_hosts":[]}`)
+	waitStatuses(t, cli, func(st map[string]string) error {
+		if !strings.HasPrefix(st["routes/rt"], "rejected") {
+			return fmt.Errorf("status of routes/rt %q, want rejected", st["routes/rt"])
+		}
+		return nil
+	})
+	for name, x := range before {
+		if got := getPrefix(t, cli, "status/")[name]; got == nil || got.mod != x.mod {
+			t.Errorf("status/%s rewritten by the new leader: %+v -> %+v", name, x, got)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/xdsserver"
+)
+
+// newClusterReplica joins this replica to the fleet: its registration and
+// its Envoys' status under its own lease, its candidacy, and, while it leads,
+// the health checks and the object status. It reads the xDS server and the
+// watcher; the rebuild hands it each snapshot through Observe.
+func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, reg prometheus.Registerer,
+	xds *xdsserver.Server, w *storage.Watcher) (*cluster.Replica, error) {
+	addr, err := advertiseAddress(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.New(cluster.Config{
+		Client:                 cli,
+		Keyspace:               storage.NewKeyspace(cfg.prefix),
+		ID:                     cfg.replicaID,
+		Address:                addr,
+		Version:                version,
+		SessionTTL:             cfg.sessionTTL,
+		HealthCheckConcurrency: cfg.healthCheckConcurrency,
+		Proxies:                func() []cluster.Proxy { return connectedProxies(xds) },
+		Versions:               func() map[string]map[string]string { return servedVersions(xds) },
+		Revision:               w.Revision,
+		Logger:                 log.Named("cluster"),
+		Registerer:             reg,
+	})
+}
+
+// advertiseAddress is --advertise-address, or the xDS address with this
+// host's name when it listens on every interface.
+func advertiseAddress(cfg *serveConfig) (string, error) {
+	if cfg.advertiseAddress != "" {
+		return cfg.advertiseAddress, nil
+	}
+	host, port, err := net.SplitHostPort(cfg.xdsAddress)
+	if err != nil {
+		return "", fmt.Errorf("--xds-address %q: %w", cfg.xdsAddress, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if host, err = os.Hostname(); err != nil {
+			return "", fmt.Errorf("no --advertise-address and no host name: %w", err)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func connectedProxies(xds *xdsserver.Server) []cluster.Proxy {
+	list := xds.Proxies()
+	out := make([]cluster.Proxy, len(list))
+	for i, p := range list {
+		types := make(map[string]cluster.TypeRecord, len(p.Types))
+		for typ, st := range p.Types {
+			types[typ] = cluster.TypeRecord{Sent: st.Sent, Acked: st.Acked, NackError: st.NackError}
+		}
+		out[i] = cluster.Proxy{NodeID: p.NodeID, Group: p.Group, Delta: p.Delta, Connected: p.Connected.UTC(), Types: types}
+	}
+	return out
+}
+
+func servedVersions(xds *xdsserver.Server) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, g := range xds.Groups() {
+		if v, ok := xds.Versions(g); ok {
+			versions := make(map[string]string, len(v.Versions))
+			for typ, ver := range v.Versions {
+				versions[typ] = ver
+			}
+			out[g] = versions
+		}
+	}
+	return out
+}
