@@ -31,9 +31,16 @@ test: tools build
 unit:
 	$(GO) test -count=1 ./storage/... ./translator/... ./xdsserver/... ./cmd/...
 
-## bench: benchmarks (never part of make test)
+## bench: the benchmark harness (never part of make test): writes docs/benchmarks.md, docs/benchmarks.json, docs/bench/*.png; BENCH_SCALE=full for the full run
+BENCH_SCALE ?= small
+BENCH_ARGS  ?= -profile
 bench: tools build
-	$(GO) test -run '^$$' -bench . -benchmem ./translator/... ./xdsserver/...
+	./scripts/install-bench-deps.sh
+	$(GO) build -o $(BIN)/bench-fleet ./test/bench/fleet
+	$(GO) build -o $(BIN)/bench-baseline ./test/bench/baseline
+	$(GO) build -o $(BIN)/bench-rebuild ./test/bench/rebuild
+	$(GO) build -o $(BIN)/bench-driver ./test/bench/driver
+	$(BIN)/bench-driver -scale $(BENCH_SCALE) -root . $(BENCH_ARGS)
 
 ## lint: formatting and vet
 lint:

@@ -1,0 +1,125 @@
+// Command bench-baseline is the reference server the benchmarks compare
+// Chancery with: the same etcd watcher and the same translation, served the
+// way most go-control-plane users serve it: go-control-plane's stock
+// SnapshotCache keyed by node id (cache.IDHash), one snapshot per
+// connected node rebuilt on every change, and a version that is a counter
+// bumped on every change. Only the serving strategy differs from Chancery,
+// so the ratios measure that strategy.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/chancery-xds/chancery/storage"
+)
+
+type config struct {
+	etcd    []string
+	prefix  string
+	xds     string
+	admin   string
+	replica string
+	wait    time.Duration
+}
+
+func main() {
+	var c config
+	var etcd string
+	fs := flag.NewFlagSet("bench-baseline", flag.ContinueOnError)
+	fs.StringVar(&etcd, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	fs.StringVar(&c.prefix, "prefix", storage.DefaultPrefix, "etcd key prefix of the keyspace")
+	fs.StringVar(&c.xds, "xds-address", "127.0.0.1:18000", "address of the xDS gRPC server")
+	fs.StringVar(&c.admin, "admin-address", "127.0.0.1:9400", "address of the admin HTTP server (/readyz, /metrics, /debug/pprof/)")
+	fs.StringVar(&c.replica, "replica-id", "baseline", "name in logs")
+	fs.DurationVar(&c.wait, "coalesce", 5*time.Millisecond, "the watcher's coalescing window, as Chancery's")
+	err := fs.Parse(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		os.Exit(2)
+	}
+	for _, e := range strings.Split(etcd, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			c.etcd = append(c.etcd, e)
+		}
+	}
+	if err := serve(c); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-baseline: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func serve(c config) error {
+	log, err := zap.NewProduction()
+	if err != nil {
+		return err
+	}
+	log = log.With(zap.String("replica", c.replica))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	cli, err := storage.Dial(storage.ClientConfig{Endpoints: c.etcd, Logger: log.Named("etcd-client").WithOptions(zap.IncreaseLevel(zap.WarnLevel))})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	b := newBaseline(ctx, log)
+	watcher := storage.NewWatcher(storage.WatcherConfig{Client: cli, Keyspace: storage.NewKeyspace(c.prefix), Coalesce: c.wait, Logger: log.Named("watcher")})
+
+	xdsListener, err := net.Listen("tcp", c.xds)
+	if err != nil {
+		return fmt.Errorf("xds listener: %w", err)
+	}
+	adminListener, err := net.Listen("tcp", c.admin)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	// The transport is configured as Chancery's is (keepalives, a high
+	// stream limit), so only the caching and versioning differ.
+	g := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(1<<16),
+	)
+	b.register(g)
+	admin := &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return watcher.Run(gctx, b.apply) })
+	eg.Go(func() error {
+		if err := g.Serve(xdsListener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return err
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		if err := admin.Serve(adminListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-gctx.Done()
+		g.Stop()
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return admin.Shutdown(shutdown)
+	})
+	return eg.Wait()
+}

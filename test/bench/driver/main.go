@@ -1,0 +1,210 @@
+// Command bench-driver runs Chancery's benchmarks (make bench): a real etcd,
+// Chancery replicas, the stock go-control-plane baseline, simulated fleets
+// (bench-fleet) and real Envoys, all on loopback. It writes
+// docs/benchmarks.md, docs/benchmarks.json and docs/bench/*.png.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/chancery-xds/chancery/test/bench/workload"
+)
+
+// config is the driver's command line.
+type config struct {
+	scale          string
+	only           map[string]bool // phases to run; empty means all
+	root           string          // repository root: bin/, docs/, scripts/
+	out            string          // where the report goes
+	workDir        string
+	chanceryArgs   []string
+	profile        bool // save pprof profiles of the replicas under <work>/profiles
+	profileSeconds int
+	render         bool // only rewrite the report from benchmarks.json
+}
+
+// driver runs one benchmark run.
+type driver struct {
+	cfg      config
+	scale    scaleConfig
+	dir      string // logs, data, bootstraps
+	procs    *procs
+	etcd     *etcdServer
+	seq      atomic.Uint64 // sequence numbers, unique in the run
+	report   *Report
+	floorP50 int64 // ns, the bare etcd watcher's median
+}
+
+func main() {
+	cfg, err := parseFlags()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-driver: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	code := 0
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-driver: %v\n", err)
+		code = 1
+	}
+	stop()
+	os.Exit(code)
+}
+
+func parseFlags() (config, error) {
+	var c config
+	var only, extra string
+	scale := os.Getenv("BENCH_SCALE")
+	if scale == "" {
+		scale = "small"
+	}
+	flag.StringVar(&c.scale, "scale", scale, "small (default, under 10 minutes), full, or tiny (a smoke test); also BENCH_SCALE")
+	flag.StringVar(&only, "only", "", "comma-separated phases to run (floor,P1,P2,P4,P5,P6; P3 is taken within P1)")
+	flag.StringVar(&c.root, "root", ".", "repository root")
+	flag.StringVar(&c.out, "out", "", "directory for benchmarks.md, benchmarks.json and bench/ (default <root>/docs)")
+	flag.StringVar(&c.workDir, "work", "", "directory for logs and data (default a new one under the system temp dir, kept)")
+	flag.StringVar(&extra, "chancery-args", "", "extra arguments for chancery serve, space-separated")
+	flag.BoolVar(&c.profile, "profile", false, "save CPU and heap profiles of the replicas under test in <work>/profiles")
+	flag.IntVar(&c.profileSeconds, "profile-seconds", 5, "length of each CPU profile")
+	flag.BoolVar(&c.render, "render", false, "run nothing: rewrite benchmarks.md and the plots from benchmarks.json (after editing docs/bench/notes.md)")
+	flag.Parse()
+	if _, ok := scales[c.scale]; !ok {
+		return c, fmt.Errorf("scale %q: want small, full or tiny", c.scale)
+	}
+	c.only = map[string]bool{}
+	for _, p := range strings.Split(only, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.only[strings.ToLower(p)] = true
+		}
+	}
+	c.chanceryArgs = strings.Fields(extra)
+	root, err := filepath.Abs(c.root)
+	if err != nil {
+		return c, err
+	}
+	c.root = root
+	if c.out == "" {
+		c.out = filepath.Join(root, "docs")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, cfg config) error {
+	if cfg.render {
+		return render(cfg)
+	}
+	dir := cfg.workDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "chancery-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	d := &driver{cfg: cfg, scale: scales[cfg.scale], dir: dir, procs: &procs{dir: dir}, report: newReport(cfg.scale)}
+	// Runs after stopAll: the logs and profiles stay, etcd's data (tens of
+	// megabytes of preallocated WAL) does not.
+	defer func() {
+		if err := os.RemoveAll(filepath.Join(dir, "etcd.data")); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-driver: %v\n", err)
+		}
+	}()
+	defer d.procs.stopAll()
+	for _, b := range []string{"etcd", "chancery", "envoy", "bench-fleet", "bench-baseline", "bench-rebuild"} {
+		if _, err := os.Stat(d.bin(b)); err != nil {
+			return fmt.Errorf("%s is missing: run make bench (it builds the bench binaries and runs make tools build)", d.bin(b))
+		}
+	}
+	d.report.Machine = machine(cfg.root)
+	d.report.Command = "make bench"
+	if cfg.scale != "small" {
+		d.report.Command = "BENCH_SCALE=" + cfg.scale + " make bench"
+	}
+	fmt.Printf("bench: %s scale, logs in %s\n", cfg.scale, dir)
+
+	var err error
+	if d.etcd, err = d.startEtcd(ctx); err != nil {
+		return err
+	}
+	defer d.etcd.cli.Close()
+	phases := []struct {
+		name string
+		run  func(context.Context) error
+	}{{"floor", d.floor}, {"P1", d.p1}, {"P2", d.p2}, {"P4", d.p4}, {"P5", d.p5}, {"P6", d.p6}}
+	for _, p := range phases {
+		if len(cfg.only) > 0 && !cfg.only[strings.ToLower(p.name)] {
+			continue
+		}
+		start := time.Now()
+		fmt.Printf("bench: %s ...\n", p.name)
+		err := p.run(ctx)
+		d.report.Seconds[p.name] = round(time.Since(start).Seconds(), 1)
+		if err != nil {
+			d.report.errorf("%s: %v", p.name, err)
+			fmt.Printf("bench: %s failed: %v\n", p.name, err)
+		}
+		if ctx.Err() != nil {
+			return errors.New("interrupted: no report written (logs kept)")
+		}
+	}
+	d.report.Machine.LoadAfter = loadAverage()
+	if err := d.writeReport(); err != nil {
+		return err
+	}
+	if len(d.report.Errors) > 0 {
+		return fmt.Errorf("%d phase errors, listed in the report", len(d.report.Errors))
+	}
+	return nil
+}
+
+func (d *driver) bin(name string) string { return filepath.Join(d.cfg.root, "bin", name) }
+
+// prefix gives each phase a keyspace of its own in the run's one etcd.
+func (d *driver) prefix(phase string) string { return "/bench/" + phase }
+
+func (d *driver) writer(prefix string) markerWriter {
+	return markerWriter{etcd: d.etcd, prefix: prefix, seq: &d.seq}
+}
+
+// spec is the keyspace of P1, P3, P4 and P5.
+func (d *driver) spec() workload.Spec {
+	return workload.Spec{Services: d.scale.services, EndpointsPer: d.scale.endpointsPer, Groups: workload.Groups(d.scale.groups)}
+}
+
+// syncTimeout bounds how long n clients may take to connect and sync.
+func (d *driver) syncTimeout(n int) time.Duration {
+	return time.Duration(float64(n)/float64(d.scale.connectRate)*float64(time.Second)) + 90*time.Second
+}
+
+// render rewrites the report of an earlier run.
+func render(cfg config) error {
+	b, err := os.ReadFile(filepath.Join(cfg.out, "benchmarks.json"))
+	if err != nil {
+		return err
+	}
+	r := &Report{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return fmt.Errorf("benchmarks.json: %w", err)
+	}
+	sc, ok := scales[r.Scale]
+	if !ok {
+		return fmt.Errorf("benchmarks.json: unknown scale %q", r.Scale)
+	}
+	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "plots not drawn") })
+	d := &driver{cfg: cfg, scale: sc, report: r}
+	return d.writeReport()
+}

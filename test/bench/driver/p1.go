@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/chancery-xds/chancery/test/bench/benchapi"
+	"github.com/chancery-xds/chancery/test/bench/workload"
+)
+
+// floor measures what etcd alone costs: Put returned to a bare watcher's
+// event, in a process of its own as the fleet is.
+func (d *driver) floor(ctx context.Context) error {
+	prefix := d.prefix("floor")
+	if err := d.etcd.seed(ctx, prefix, workload.Objects(d.spec())); err != nil {
+		return err
+	}
+	f, err := d.startFleet(ctx, fleetOptions{name: "floor-etcd", mode: "etcd", clients: 1, prefix: prefix})
+	if err != nil {
+		return err
+	}
+	defer f.stop()
+	if err := f.waitSynced(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	lats, _, err := d.sequentialWrites(ctx, f, d.writer(prefix), d.scale.floorWrites, 1)
+	for i, v := range lats {
+		lats[i] = max(v, 0) // the watcher saw the event before the writer saw its Put return
+	}
+	if len(lats) > 0 {
+		q := benchapi.Exact(lats)
+		d.floorP50 = q.P50
+		d.report.quantileMetrics("floor", "put_to_watch", "etcd", "", "watchers=1", q)
+		d.report.series("floor/etcd/watchers=1", lats)
+	}
+	return err
+}
+
+// p1 measures propagation, Put returned to each client's ACK, for every
+// server, mode and fleet size; before the writes, with the fleet connected
+// and idle, it takes P3's memory figures from the same replica.
+func (d *driver) p1(ctx context.Context) error {
+	prefix := d.prefix("p1")
+	if err := d.etcd.seed(ctx, prefix, workload.Objects(d.spec())); err != nil {
+		return err
+	}
+	for _, kind := range []string{chancery, baseline} {
+		for _, mode := range []string{"delta", "sotw"} {
+			for _, n := range d.scale.p1Clients {
+				if err := d.p1Run(ctx, prefix, kind, mode, n); err != nil {
+					d.report.errorf("P1 %s %s clients=%d: %v", kind, mode, n, err)
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+				}
+			}
+		}
+	}
+	for _, mode := range []string{"delta", "sotw"} {
+		for _, n := range d.scale.p1Clients {
+			scale := fmt.Sprintf("clients=%d", n)
+			for _, name := range []string{"propagation_p50", "propagation_p99", "propagation_max", "last_client_p50"} {
+				d.report.ratio("P1", name, mode, scale)
+			}
+			for _, name := range []string{"rss_per_client", "rss_settled_per_client", "goroutines_per_client"} {
+				d.report.ratio("P3", name, mode, scale)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) error {
+	name := fmt.Sprintf("p1-%s-%s-%d", kind, mode, n)
+	scale := fmt.Sprintf("clients=%d", n)
+	s, err := d.startServer(ctx, kind, name, prefix)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	idle, err := s.settledMemory(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := d.startFleet(ctx, fleetOptions{name: name + "-fleet", mode: mode, clients: n, xds: []string{s.xds}})
+	if err != nil {
+		return err
+	}
+	defer f.stop()
+	if err := f.waitSynced(ctx, d.syncTimeout(n)); err != nil {
+		return err
+	}
+	// Per-client memory of one or a few clients is noise around the
+	// replica's own footprint.
+	if n >= 100 {
+		if err := d.p3Memory(ctx, s, kind, mode, n, idle); err != nil {
+			return err
+		}
+	}
+	if err := f.reset(); err != nil {
+		return err
+	}
+	stopProfile := d.profileCPU(s, name+"-writes", n == slices.Max(d.scale.p1Clients) && kind == chancery)
+	serverCPU, fleetCPU := startSampler(s.p.pid(), time.Second), startSampler(f.p.pid(), time.Second)
+	lats, lasts, werr := d.sequentialWrites(ctx, f, d.writer(prefix), d.scale.p1Writes, n)
+	_, _, scpu := serverCPU.finish()
+	_, _, fcpu := fleetCPU.finish()
+	stopProfile()
+	if len(lats) == 0 {
+		return werr
+	}
+	perChange := func(cpu time.Duration) float64 { return round(cpu.Seconds()*1000/float64(len(lasts)), 1) }
+	d.report.add(Metric{Phase: "P1", Name: "server_cpu_per_change", Server: kind, Mode: mode, Scale: scale, Value: perChange(scpu), Unit: "CPU ms",
+		Note: "replica CPU time over the writes / writes (10 ms clock ticks)"})
+	d.report.add(Metric{Phase: "P1", Name: "fleet_cpu_per_change", Server: kind, Mode: mode, Scale: scale, Value: perChange(fcpu), Unit: "CPU ms",
+		Note: "the simulated fleet's own CPU per change: what it takes from the replica on shared cores"})
+	q := benchapi.Exact(lats)
+	d.report.quantileMetrics("P1", "propagation", kind, mode, scale, q)
+	lq := benchapi.Exact(lasts)
+	d.report.add(Metric{Phase: "P1", Name: "last_client_p50", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.P50), Unit: "ms",
+		Note: "time until the last client holds a change, median over the writes"})
+	d.report.add(Metric{Phase: "P1", Name: "last_client_max", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.Max), Unit: "ms"})
+	if d.floorP50 > 0 {
+		d.report.add(Metric{Phase: "P1", Name: "propagation_p50_vs_floor", Server: kind, Mode: mode, Scale: scale,
+			Value: round(float64(q.P50)/float64(d.floorP50), 1), Unit: "x", Note: "p50 over the bare etcd watcher's p50"})
+	}
+	d.report.series(fmt.Sprintf("P1/%s/%s/%s", kind, mode, scale), lats)
+	if sum, err := f.summary(); err == nil {
+		writes := float64(len(lasts))
+		d.report.add(Metric{Phase: "P1", Name: "resources_per_change", Server: kind, Mode: mode, Scale: scale,
+			Value: round(float64(total(sum.Resources))/float64(n)/writes, 2), Unit: "resources/client",
+			Note: "resources each client received per one-endpoint change"})
+	}
+	return werr
+}
+
+// p3Memory reads the replica's memory with n idle clients connected,
+// against its memory before the first one connected.
+func (d *driver) p3Memory(ctx context.Context, s *server, kind, mode string, n int, idle memory) error {
+	if err := sleep(ctx, 2*time.Second); err != nil { // let the initial pushes drain
+		return err
+	}
+	m, err := s.settledMemory(ctx)
+	if err != nil {
+		return err
+	}
+	scale := fmt.Sprintf("clients=%d", n)
+	add := func(name string, v float64, unit, note string) {
+		d.report.add(Metric{Phase: "P3", Name: name, Server: kind, Mode: mode, Scale: scale, Value: v, Unit: unit, Note: note})
+	}
+	add("rss", round(float64(m.RSS)/(1<<20), 1), "MiB", "")
+	add("rss_idle_no_clients", round(float64(idle.RSS)/(1<<20), 1), "MiB", "")
+	add("rss_per_client", round(float64(m.RSS-idle.RSS)/float64(n)/1024, 1), "KiB", "(RSS with the clients - RSS before any) / clients")
+	settled := func(x memory) float64 { return float64(x.RSS) - x.Unreturned }
+	add("rss_settled_per_client", round((settled(m)-settled(idle))/float64(n)/1024, 1), "KiB",
+		"as rss_per_client, less idle heap not yet returned to the OS (what RSS settles to)")
+	add("heap_inuse_per_client", round((m.HeapInuse-idle.HeapInuse)/float64(n)/1024, 1), "KiB", "")
+	add("stack_per_client", round((m.StackInuse-idle.StackInuse)/float64(n)/1024, 1), "KiB", "goroutine stacks")
+	add("goroutines_per_client", round((m.Goroutines-idle.Goroutines)/float64(n), 2), "goroutines", "")
+	if d.cfg.profile && kind == chancery && n == slices.Max(d.scale.p1Clients) {
+		for _, p := range []string{"heap", "goroutine"} {
+			if err := d.saveProfile(s, "/debug/pprof/"+p, fmt.Sprintf("p3-%s-%s-%d-%s.pb.gz", kind, mode, n, p)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sequentialWrites makes count writes one at a time, each waiting until n
+// clients hold it. It returns every latency and each write's slowest.
+func (d *driver) sequentialWrites(ctx context.Context, f *fleetProc, w markerWriter, count, n int) (lats, lasts []int64, err error) {
+	for i := range count {
+		wr, err := w.write(ctx, i%d.scale.services, 0, true)
+		if err != nil {
+			return lats, lasts, err
+		}
+		if err := f.post([]benchapi.Write{wr}); err != nil {
+			return lats, lasts, err
+		}
+		res, err := f.waitDelivered(ctx, wr.Seq, n, 2*time.Minute)
+		lats = append(lats, res.LatenciesNs...)
+		if len(res.LatenciesNs) > 0 {
+			lasts = append(lasts, slices.Max(res.LatenciesNs))
+		}
+		if err != nil {
+			return lats, lasts, err
+		}
+		// A pause, jittered so writes do not fall into step with any
+		// periodic work of the server (keepalives, progress requests).
+		if err := sleep(ctx, time.Duration(20+rand.IntN(40))*time.Millisecond); err != nil {
+			return lats, lasts, err
+		}
+	}
+	return lats, lasts, nil
+}
+
+func total(m map[string]int64) int64 {
+	var t int64
+	for _, v := range m {
+		t += v
+	}
+	return t
+}

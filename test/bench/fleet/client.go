@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/chancery-xds/chancery/test/xdsclient"
+)
+
+// typeIndex numbers the served types for the fleet's counters.
+var typeIndex = map[string]int{
+	resourcev3.ClusterType: 0, resourcev3.EndpointType: 1, resourcev3.ListenerType: 2, resourcev3.RouteType: 3,
+}
+
+// typeNames are the short names of the counters, in typeIndex order.
+var typeNames = []string{"clusters", "endpoints", "listeners", "routes"}
+
+// allTypes has a bit for each of the four types.
+const allTypes = 1<<4 - 1
+
+// fleet is every simulated Envoy of this process and what they counted.
+type fleet struct {
+	cfg     config
+	addrs   atomic.Pointer[[]string] // xDS addresses; the driver may add one (POST /xds)
+	ledger  *ledger
+	decoder *decoder
+	clients []*client
+
+	poolMu sync.Mutex
+	pool   map[string][]*grpc.ClientConn // address -> shared connections
+
+	responses, resources [4]atomic.Int64
+	resetAt              atomic.Int64
+	connected, synced    atomic.Int64
+	streams, streamErrs  atomic.Int64
+	lastErr              atomic.Pointer[string]
+}
+
+// client is one simulated Envoy: a node id, a group, one stream at a time,
+// and what it holds across reconnects. Only its own goroutine (or the one
+// receiving on its current stream) touches its state.
+type client struct {
+	f             *fleet
+	idx           int
+	nodeID, group string
+
+	last     map[int32]uint64 // key -> highest seq seen
+	seen     int              // bit per type received at least once
+	got      int64            // responses received, all streams
+	syncedNs int64            // when every type had arrived; MaxInt64 before
+
+	// delta: what to claim on reconnect and what to subscribe to
+	held map[string]map[string]string   // type URL -> name -> version
+	deps map[string]map[string][]string // clusters/listeners: name -> names it needs
+	subs map[string][]string            // endpoints/routes: subscribed names, sorted
+	// state of the world: what to claim on reconnect
+	sotwHeld map[string]xdsclient.SotWHeld
+}
+
+func (f *fleet) newClient(i int) *client {
+	return &client{
+		f: f, idx: i,
+		nodeID:   f.cfg.nodePrefix + "-" + strconv.Itoa(i),
+		group:    f.cfg.groups[i%len(f.cfg.groups)],
+		last:     map[int32]uint64{},
+		syncedNs: math.MaxInt64,
+		held:     map[string]map[string]string{},
+		deps:     map[string]map[string][]string{},
+		subs:     map[string][]string{},
+	}
+}
+
+// run keeps one stream open, moving to the next address after a failure
+// and backing off as Envoy does: a random wait below a base that doubles
+// with each failure in a row.
+func (c *client) run(ctx context.Context) {
+	failures := 0
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		addr := "" // etcd watchers have no xDS address
+		if addrs := *c.f.addrs.Load(); len(addrs) > 0 {
+			addr = addrs[attempt%len(addrs)]
+		}
+		before := c.got
+		err := c.session(ctx, addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stream closed by the server")
+		}
+		c.f.streamErrs.Add(1)
+		msg := err.Error()
+		c.f.lastErr.Store(&msg)
+		if c.got > before {
+			failures = 0 // the stream worked: start over, as Envoy resets its backoff
+		}
+		ceiling := min(c.f.cfg.backoff<<min(failures, 16), c.f.cfg.backoffMax)
+		failures++
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(rand.Int64N(int64(ceiling) + 1))):
+		}
+	}
+}
+
+func (c *client) session(ctx context.Context, addr string) error {
+	if c.f.cfg.mode == "etcd" {
+		return c.etcdSession(ctx)
+	}
+	conn, release, err := c.f.conn(addr, c.idx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if c.f.cfg.mode == "sotw" {
+		return c.sotwSession(ctx, conn)
+	}
+	return c.deltaSession(ctx, conn)
+}
+
+// sotwSession runs one state-of-the-world stream until it ends.
+func (c *client) sotwSession(ctx context.Context, conn *grpc.ClientConn) error {
+	sc, err := xdsclient.DialSotW("", xdsclient.SotWOptions{
+		NodeID: c.nodeID, Group: c.group, Conn: conn, Initial: c.sotwHeld,
+		DependentNames: c.f.decoder.dependentNames,
+		OnResponse: func(r xdsclient.SotWResponse) {
+			c.observe(r.TypeURL, r.Resources, r.Received.UnixNano())
+		},
+	})
+	if err != nil {
+		return err
+	}
+	c.f.streams.Add(1)
+	c.f.connected.Add(1)
+	defer c.f.connected.Add(-1)
+	select {
+	case <-sc.Done():
+	case <-ctx.Done():
+		sc.Close()
+		<-sc.Done()
+	}
+	c.sotwHeld = sc.Held()
+	return sc.Err()
+}
+
+// observe counts one ACKed response and delivers the markers it carries.
+func (c *client) observe(typeURL string, resources []*anypb.Any, atNs int64) {
+	ti, ok := typeIndex[typeURL]
+	if !ok {
+		return
+	}
+	c.got++
+	c.f.responses[ti].Add(1)
+	c.f.resources[ti].Add(int64(len(resources)))
+	if typeURL == resourcev3.EndpointType {
+		for _, a := range resources {
+			c.deliver(c.f.decoder.decode(typeURL, a).markers, atNs)
+		}
+	}
+	c.markSeen(1<<ti, atNs)
+}
+
+func (c *client) markSeen(bits int, atNs int64) {
+	c.seen |= bits
+	if c.seen == allTypes && c.syncedNs == math.MaxInt64 {
+		c.syncedNs = atNs
+		c.f.synced.Add(1)
+	}
+}
+
+func (c *client) deliver(ms []marker, atNs int64) {
+	for _, m := range ms {
+		prev := c.last[m.key]
+		if m.seq <= prev {
+			continue
+		}
+		c.last[m.key] = m.seq
+		c.f.ledger.deliver(delivery{key: m.key, prev: prev, seen: m.seq, atNs: atNs, syncedNs: c.syncedNs})
+	}
+}
+
+// conn returns the connection a client's stream uses and what to do when
+// the stream ends: a client with a connection of its own, as a real Envoy
+// has, closes it; shared connections stay.
+func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, func(), error) {
+	if f.cfg.perConn <= 1 {
+		cc, err := dial(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cc, func() { cc.Close() }, nil
+	}
+	f.poolMu.Lock()
+	defer f.poolMu.Unlock()
+	conns := f.pool[addr]
+	i := idx / f.cfg.perConn
+	for len(conns) <= i {
+		conns = append(conns, nil)
+	}
+	if conns[i] == nil {
+		cc, err := dial(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		conns[i] = cc
+	}
+	f.pool[addr] = conns
+	return conns[i], func() {}, nil
+}
+
+// dial opens a lazy connection; small buffers keep ten thousand of them
+// cheap, and passthrough skips a DNS resolver per connection.
+func dial(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+		grpc.WithReadBufferSize(16<<10), grpc.WithWriteBufferSize(16<<10), grpc.WithSharedWriteBuffer(true))
+}

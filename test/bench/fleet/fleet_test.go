@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+
+	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/test/bench/benchapi"
+	"github.com/chancery-xds/chancery/test/bench/workload"
+	"github.com/chancery-xds/chancery/translator"
+)
+
+// byGroup keys the test server's cache by node group, as Chancery does.
+type byGroup struct{}
+
+func (byGroup) ID(n *corev3.Node) string { return n.GetCluster() }
+
+// testServer is a stock go-control-plane ADS server serving the workload's
+// translation to one group.
+type testServer struct {
+	t     *testing.T
+	cache cachev3.SnapshotCache
+	snap  *model.Snapshot
+	addr  string
+	n     int
+}
+
+func startTestServer(t *testing.T) *testServer {
+	t.Helper()
+	spec := workload.Spec{Services: 3, EndpointsPer: 2, Groups: workload.Groups(1)}
+	s := &testServer{t: t, cache: cachev3.NewSnapshotCache(true, byGroup{}, nil), snap: workload.Snapshot(1, workload.Objects(spec))}
+	s.publish()
+	ctx, cancel := context.WithCancel(context.Background())
+	g := grpc.NewServer()
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(ctx, s.cache, nil))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = lis.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+	t.Cleanup(func() {
+		cancel()
+		g.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("test server: %v", err)
+		}
+	})
+	return s
+}
+
+// publish sets the snapshot of the current model, at a new version.
+func (s *testServer) publish() {
+	s.t.Helper()
+	res, err := translator.Translate(s.snap)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	g := res.Groups["group-00"]
+	s.n++
+	snap, err := cachev3.NewSnapshot(strconv.Itoa(s.n), map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType: asResources(g.Clusters), resourcev3.EndpointType: asResources(g.Endpoints),
+		resourcev3.ListenerType: asResources(g.Listeners), resourcev3.RouteType: asResources(g.Routes),
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.cache.SetSnapshot(context.Background(), "group-00", snap); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func asResources[T types.Resource](in []T) []types.Resource {
+	out := make([]types.Resource, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}
+
+// TestFleetRecognisesChangesByContent runs a small fleet in each mode
+// against the stock server and checks that one endpoint write reaches
+// every client, recognised from the endpoint's metadata.
+func TestFleetRecognisesChangesByContent(t *testing.T) {
+	for _, mode := range []string{"delta", "sotw"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := startTestServer(t)
+			cfg := config{mode: mode, clients: 3, addrs: []string{srv.addr}, groups: workload.Groups(1), nodePrefix: "n",
+				perConn: 1, backoff: 10 * time.Millisecond, backoffMax: 100 * time.Millisecond, connectRate: 1000}
+			f := newFleet(cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			t.Cleanup(func() {
+				cancel()
+				wg.Wait()
+			})
+			wg.Go(func() { f.startClients(ctx, &wg) })
+			waitFor(t, "every client synced", func() bool { return f.synced.Load() == 3 })
+
+			o := workload.Endpoint(1, 0, 7)
+			srv.snap.Put(o.Ref, o.Value)
+			srv.publish()
+			f.ledger.post([]benchapi.Write{{Seq: 7, Key: "svc-00001/ep-0", PutNs: nowNs(), Raw: true}})
+			waitFor(t, "the write delivered to every client", func() bool { return f.ledger.result(7, false).Delivered == 3 })
+			if r := f.ledger.result(7, true); len(r.LatenciesNs) != 3 {
+				t.Fatalf("latencies: got %v, want three", r.LatenciesNs)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/chancery-xds/chancery/test/bench/benchapi"
+)
+
+func TestLedgerDeliversOvertakenWritesWithTheNewerOne(t *testing.T) {
+	l := newLedger()
+	l.post([]benchapi.Write{
+		{Seq: 1, Key: "svc/ep-0", PutNs: 1000, Raw: true},
+		{Seq: 2, Key: "svc/ep-1", PutNs: 1500, Raw: true},
+		{Seq: 3, Key: "svc/ep-0", PutNs: 2000, Raw: true},
+	})
+	// The client saw ep-0 jump from nothing to seq 3: seq 1 arrived with it.
+	l.deliver(delivery{key: l.key("svc/ep-0"), prev: 0, seen: 3, atNs: 5000})
+	for _, c := range []struct {
+		seq       uint64
+		delivered int
+		latency   int64
+	}{{1, 1, 4000}, {2, 0, 0}, {3, 1, 3000}} {
+		r := l.result(c.seq, true)
+		if r.Delivered != c.delivered || (c.delivered > 0 && r.LatenciesNs[0] != c.latency) {
+			t.Errorf("seq %d: got %+v, want %d delivered at %d ns", c.seq, r, c.delivered, c.latency)
+		}
+	}
+}
+
+func TestLedgerKeepsDeliveriesUntilTheWriteIsReported(t *testing.T) {
+	l := newLedger()
+	l.deliver(delivery{key: l.key("svc/ep-0"), prev: 0, seen: 4, atNs: 9000})
+	if n := l.pendingCount(); n != 1 {
+		t.Fatalf("pending: got %d, want 1", n)
+	}
+	l.post([]benchapi.Write{{Seq: 4, Key: "svc/ep-0", PutNs: 8000, Raw: true}})
+	if n := l.pendingCount(); n != 0 {
+		t.Fatalf("pending after the report: got %d, want 0", n)
+	}
+	if r := l.result(4, true); r.Delivered != 1 || r.LatenciesNs[0] != 1000 {
+		t.Fatalf("got %+v, want one delivery 1000 ns after the Put", r)
+	}
+}
+
+func TestLedgerIgnoresWritesBeforeTheClientSynced(t *testing.T) {
+	l := newLedger()
+	l.post([]benchapi.Write{{Seq: 1, Key: "k", PutNs: 100}})
+	l.deliver(delivery{key: l.key("k"), prev: 0, seen: 1, atNs: 500, syncedNs: 200})
+	if r := l.result(1, false); r.Delivered != 0 {
+		t.Fatalf("a write older than the client's first sync is its initial state, not a delivery: %+v", r)
+	}
+}

@@ -1,0 +1,133 @@
+// Package workload generates the keyspace every benchmark runs on: services
+// with endpoints, one route table reaching all of them and one HTTP listener
+// for the fleet's node groups. The same objects feed etcd (the driver) and
+// the in-process rebuild benchmark, so both measure the same translation.
+package workload
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// MarkerKey is the endpoint metadata key that carries a write's sequence
+// number. The translator puts endpoint metadata into the endpoint's
+// filter_metadata, so a client recognises a change by decoding the
+// ClusterLoadAssignment it received, never by the server's version string.
+const MarkerKey = "bench-seq"
+
+// MetadataNamespace is the filter_metadata namespace under which Chancery's
+// translator publishes endpoint metadata and the endpoint id ("id").
+const MetadataNamespace = "chancery"
+
+// Spec sizes one keyspace.
+type Spec struct {
+	Services     int      // services, each its own cluster
+	EndpointsPer int      // endpoints per service
+	Groups       []string // node groups the listener selects
+	Reach        int      // services the route table reaches, from svc-00000; 0 means all
+	ListenerPort uint32   // the listener's port, bound only by a real Envoy; 0 means 10000
+}
+
+// Object is one key below the prefix with its JSON value.
+type Object struct {
+	Ref   model.Ref
+	Value []byte
+}
+
+// ServiceName is the name of service i.
+func ServiceName(i int) string { return fmt.Sprintf("svc-%05d", i) }
+
+// EndpointID is the id of endpoint j of a service.
+func EndpointID(j int) string { return "ep-" + strconv.Itoa(j) }
+
+// Groups returns n group names, group-00, group-01, ...
+func Groups(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("group-%02d", i)
+	}
+	return out
+}
+
+// Objects returns every object of the keyspace: services, endpoints (seq 0,
+// no marker), the route table and the listener.
+func Objects(s Spec) []Object {
+	out := make([]Object, 0, s.Services*(1+s.EndpointsPer)+2)
+	for i := range s.Services {
+		out = append(out, Service(i))
+		for j := range s.EndpointsPer {
+			out = append(out, Endpoint(i, j, 0))
+		}
+	}
+	out = append(out, RouteTable(s), Listener(s))
+	return out
+}
+
+// Service is service i: plain HTTP with a connect timeout, the common case.
+func Service(i int) Object {
+	return Object{
+		Ref:   model.Ref{Kind: model.KindService, Name: ServiceName(i)},
+		Value: []byte(`{"protocol":"http","lb_policy":"round_robin","connect_timeout":"1s"}`),
+	}
+}
+
+// Endpoint is endpoint j of service i. A seq above zero is written into
+// its metadata as the marker; the port moves with it so the change is a
+// real address change too.
+func Endpoint(i, j int, seq uint64) Object {
+	ep := model.Endpoint{
+		Address: fmt.Sprintf("10.%d.%d.%d", (i>>8)&0xff, i&0xff, j+1),
+		Port:    8080,
+		Zone:    "zone-" + strconv.Itoa(j%3),
+	}
+	if seq > 0 {
+		ep.Port = uint32(1024 + seq%60000)
+		ep.Metadata = map[string]string{MarkerKey: strconv.FormatUint(seq, 10)}
+	}
+	return Object{Ref: model.Ref{Kind: model.KindEndpoint, Name: ServiceName(i) + "/" + EndpointID(j)}, Value: mustJSON(ep)}
+}
+
+// RouteTable sends /svc-NNNNN/ to each service the spec reaches.
+func RouteTable(s Spec) Object {
+	n := s.Services
+	if s.Reach > 0 && s.Reach < n {
+		n = s.Reach
+	}
+	routes := make([]model.Route, n)
+	for i := range n {
+		name := ServiceName(i)
+		routes[i] = model.Route{Match: model.RouteMatch{Prefix: "/" + name + "/"}, Service: name}
+	}
+	rt := model.RouteTable{VirtualHosts: []model.VirtualHost{{Name: "all", Domains: []string{"*"}, Routes: routes}}}
+	return Object{Ref: model.Ref{Kind: model.KindRouteTable, Name: "bench"}, Value: mustJSON(rt)}
+}
+
+// Listener is the HTTP listener of every group of the spec.
+func Listener(s Spec) Object {
+	l := model.Listener{Address: "127.0.0.1", Port: s.ListenerPort, Protocol: model.ListenerHTTP, RouteTable: "bench", Groups: s.Groups}
+	if l.Port == 0 {
+		l.Port = 10000
+	}
+	return Object{Ref: model.Ref{Kind: model.KindListener, Name: "bench"}, Value: mustJSON(l)}
+}
+
+// Snapshot decodes objects into a model snapshot the way the watcher does
+// (model.Snapshot.Put), for in-process benchmarks.
+func Snapshot(rev int64, objs []Object) *model.Snapshot {
+	snap := model.NewSnapshot(rev)
+	for _, o := range objs {
+		snap.Put(o.Ref, o.Value)
+	}
+	snap.SortRejections()
+	return snap
+}
+
+// mustJSON marshals the plain structs built here (strings, numbers, string
+// maps), for which encoding/json cannot fail.
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
