@@ -12,6 +12,7 @@ type groupContents struct {
 	listeners map[string]*listenerv3.Listener
 	routes    map[string]*routev3.RouteConfiguration
 	services  map[string]bool
+	key       string // the group's listener names: groups with the same listeners have the same contents
 }
 
 // assembleGroups gives each group exactly what its listeners reach: a
@@ -31,6 +32,7 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*Group
 				contents[g] = c
 			}
 			c.listeners[al.name] = al.listener
+			c.key += al.name + "\x00"
 			if al.routes != nil {
 				c.routes[al.routes.Name] = al.routes
 			}
@@ -40,8 +42,14 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*Group
 		}
 	}
 	out := make(map[string]*GroupResources, len(contents))
+	byKey := map[string]*GroupResources{}
 	for g, c := range contents {
-		out[g] = c.resources(svcs)
+		gr := byKey[c.key]
+		if gr == nil {
+			gr = c.resources(svcs)
+			byKey[c.key] = gr
+		}
+		out[g] = gr // shared: resources are read-only, and consumers do the work once
 	}
 	return out
 }

@@ -24,7 +24,7 @@ type routeTableSet struct {
 // services that cannot take traffic become 503s and are reported; a table
 // Envoy would refuse as a whole is rejected, and its listeners get a
 // placeholder.
-func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections) *routeTableSet {
+func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections, m *Memo) *routeTableSet {
 	set := &routeTableSet{
 		tables:       make(map[string]*routeTable, len(s.RouteTables)),
 		placeholders: map[string]*routeTable{},
@@ -33,15 +33,15 @@ func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections) *rou
 	for _, name := range sortedKeys(s.RouteTables) {
 		ref := model.Ref{Kind: model.KindRouteTable, Name: name}
 		rt := s.RouteTables[name]
-		cfg, reached, errs := routeTableFor(name, rt, svcs.unavailable)
-		for _, fe := range errs {
+		p := m.routeTable(name, rt, svcs.unavailable)
+		for _, fe := range p.errs {
 			rej.add(ref, fe.Field, "%s", fe.Msg)
 		}
-		if err := envoyValid(cfg); err != nil {
-			rej.add(ref, "", "not sent: %v", err)
+		if p.err != nil {
+			rej.add(ref, "", "not sent: %v", p.err)
 			continue
 		}
-		set.tables[name] = &routeTable{config: cfg, reached: reached}
+		set.tables[name] = &routeTable{config: p.config, reached: p.reached}
 	}
 	return set
 }

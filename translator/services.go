@@ -18,27 +18,21 @@ type serviceSet struct {
 // buildServices translates every accepted service. A service whose output
 // Envoy would refuse is rejected here, before anything references it, so
 // that routes to it answer 503 instead of pointing at a missing cluster.
-func buildServices(s *model.Snapshot, rej *rejections) *serviceSet {
+func buildServices(s *model.Snapshot, rej *rejections, m *Memo) *serviceSet {
 	set := &serviceSet{
 		clusters: make(map[string]*clusterv3.Cluster, len(s.Services)),
 		loads:    make(map[string]*endpointv3.ClusterLoadAssignment, len(s.Services)),
 		rej:      rej,
 	}
+	m.forget(s)
 	for _, name := range sortedKeys(s.Services) {
-		c, err := clusterFor(name, s.Services[name])
-		if err == nil {
-			err = envoyValid(c)
-		}
-		cla := loadAssignmentFor(name, s.Endpoints[name], s.Health[name])
-		if err == nil {
-			err = envoyValid(cla)
-		}
-		if err != nil {
-			rej.add(model.Ref{Kind: model.KindService, Name: name}, "", "not sent: %v", err)
+		p := m.service(name, s)
+		if p.err != nil {
+			rej.add(model.Ref{Kind: model.KindService, Name: name}, "", "not sent: %v", p.err)
 			continue
 		}
-		set.clusters[name] = c
-		set.loads[name] = cla
+		set.clusters[name] = p.cluster
+		set.loads[name] = p.load
 	}
 	return set
 }

@@ -37,7 +37,9 @@ type GroupResources struct {
 // Resources are shared between groups (the same pointer in several
 // GroupResources) so a consumer marshals each one once; callers must not
 // modify them.
-func Translate(s *model.Snapshot) (*Resources, error) {
+func Translate(s *model.Snapshot) (*Resources, error) { return translate(s, nil) }
+
+func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 	if s == nil {
 		s = model.NewSnapshot(0)
 	}
@@ -45,8 +47,8 @@ func Translate(s *model.Snapshot) (*Resources, error) {
 	// Order matters: a service that fails translation turns the routes and
 	// TCP listeners that reach it into rejections, and a route table that
 	// fails turns its listeners' routes into a 503 placeholder.
-	svcs := buildServices(s, rej)
-	tables := buildRouteTables(s, svcs, rej)
+	svcs := buildServices(s, rej, m)
+	tables := buildRouteTables(s, svcs, rej, m)
 	lis := buildListeners(s, svcs, tables, rej)
 
 	res := &Resources{

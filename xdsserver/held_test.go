@@ -13,7 +13,7 @@ import (
 // heldVersion and buildSnapshot must agree.
 func TestHeldVersionMatchesSnapshotVersion(t *testing.T) {
 	g := &translator.GroupResources{Clusters: []*clusterv3.Cluster{{Name: "a"}, {Name: "b"}}}
-	snap, err := buildSnapshot(newEncoder(), g)
+	snap, err := buildSnapshot(newEncoder(), g, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

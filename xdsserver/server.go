@@ -44,6 +44,7 @@ type Server struct {
 	xds     serverv3.Server
 	metrics *metrics
 	streams *streamTracker
+	enc     *encoder // guarded by mu
 
 	mu        sync.Mutex                // guards what follows; publishes are serialised
 	groups    map[string]*groupSnapshot // published snapshot per group, including empty ones
@@ -67,6 +68,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
 		groups:   map[string]*groupSnapshot{},
+		enc:      newEncoder(),
 		rejected: map[string]string{},
 	}
 	s.cache = newGroupCache()
@@ -108,13 +110,14 @@ func (s *Server) Publish(res *translator.Resources) error {
 		}
 	}
 	sort.Strings(names)
-	enc := newEncoder()
+	s.enc.begin()
 	var failed []error
 	for _, g := range names {
-		if err := s.publishGroup(enc, g, res.Groups[g]); err != nil {
+		if err := s.publishGroup(g, res.Groups[g]); err != nil {
 			failed = append(failed, err)
 		}
 	}
+	s.enc.prune()
 	s.revision = res.Revision
 	s.metrics.revision.Set(float64(res.Revision))
 	if len(failed) > 0 {
@@ -124,8 +127,8 @@ func (s *Server) Publish(res *translator.Resources) error {
 	return nil
 }
 
-func (s *Server) publishGroup(enc *encoder, group string, g *translator.GroupResources) error {
-	next, err := buildSnapshot(enc, g)
+func (s *Server) publishGroup(group string, g *translator.GroupResources) error {
+	next, err := buildSnapshot(s.enc, g, s.groups[group])
 	if err != nil {
 		s.metrics.publishErrors.WithLabelValues(group).Inc()
 		s.log.Error("snapshot not published: the group keeps its last good one",
@@ -152,7 +155,7 @@ func (s *Server) ensureGroup(group string) {
 	if s.groups[group] != nil || !s.published.Load() {
 		return
 	}
-	if err := s.publishGroup(newEncoder(), group, nil); err != nil {
+	if err := s.publishGroup(group, nil); err != nil {
 		s.log.Error("empty snapshot for new group", zap.String("group", group), zap.Error(err))
 	}
 }

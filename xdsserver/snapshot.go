@@ -46,21 +46,78 @@ type validatable interface {
 type encoded struct {
 	hash string
 	err  error
+	gen  uint64 // the last publish that used it
 }
 
-// encoder marshals, hashes and validates each distinct resource once per
-// publish, however many groups share it.
+// encoder marshals, hashes and validates each distinct resource once, however
+// many groups share it, and remembers the result across publishes for as long
+// as the resource (the same pointer; the translator's memo reuses them) is
+// still published.
 type encoder struct {
-	seen map[proto.Message]encoded
+	seen  map[proto.Message]*encoded
+	gen   uint64
+	types []*builtType // this publish's built types, shared by groups that have the same resources
+	items map[*translator.GroupResources]map[resourcev3.Type][]types.Resource
 }
 
-func newEncoder() *encoder { return &encoder{seen: map[proto.Message]encoded{}} }
+// itemsOf lists a group's resources by type, once per publish for groups
+// that share their GroupResources.
+func (e *encoder) itemsOf(g *translator.GroupResources) map[resourcev3.Type][]types.Resource {
+	if g == nil {
+		return map[resourcev3.Type][]types.Resource{}
+	}
+	if m, ok := e.items[g]; ok {
+		return m
+	}
+	m := map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType:  asResources(g.Clusters),
+		resourcev3.EndpointType: asResources(g.Endpoints),
+		resourcev3.ListenerType: asResources(g.Listeners),
+		resourcev3.RouteType:    asResources(g.Routes),
+	}
+	e.items[g] = m
+	return m
+}
 
-func (e *encoder) encode(m proto.Message) encoded {
+// builtType is one type's resources as a snapshot holds them.
+type builtType struct {
+	items     []types.Resource
+	resources cachev3.Resources
+	hashes    map[string]string
+	version   string
+	// base is the build this one replaced and sameNames whether both hold
+	// the same names, worked out once for every group that shares them.
+	base      *builtType
+	sameNames bool
+}
+
+func newEncoder() *encoder {
+	e := &encoder{seen: map[proto.Message]*encoded{}}
+	e.begin()
+	return e
+}
+
+// begin starts a publish; prune, after it, forgets what it did not use.
+func (e *encoder) begin() {
+	e.gen++
+	e.types = nil
+	e.items = map[*translator.GroupResources]map[resourcev3.Type][]types.Resource{}
+}
+
+func (e *encoder) prune() {
+	for m, enc := range e.seen {
+		if enc.gen != e.gen {
+			delete(e.seen, m)
+		}
+	}
+}
+
+func (e *encoder) encode(m proto.Message) *encoded {
 	if enc, ok := e.seen[m]; ok {
+		enc.gen = e.gen
 		return enc
 	}
-	var enc encoded
+	enc := &encoded{gen: e.gen}
 	if v, ok := m.(validatable); ok {
 		enc.err = v.ValidateAll()
 	}
@@ -80,48 +137,121 @@ func (e *encoder) encode(m proto.Message) encoded {
 type groupSnapshot struct {
 	snapshot *cachev3.Snapshot
 	versions map[string]string // short type name -> version
+	built    map[resourcev3.Type]*builtType
 }
 
 // buildSnapshot turns one group's resources into a consistent, validated
 // snapshot. The version of each type is a hash of the name-sorted resource
 // names and content hashes, so every replica computes the same versions from
 // the same etcd content, and a type whose resources did not change keeps its
-// version.
-func buildSnapshot(enc *encoder, g *translator.GroupResources) (*groupSnapshot, error) {
-	byType := map[resourcev3.Type][]types.Resource{}
-	if g != nil {
-		byType = map[resourcev3.Type][]types.Resource{
-			resourcev3.ClusterType:  asResources(g.Clusters),
-			resourcev3.EndpointType: asResources(g.Endpoints),
-			resourcev3.ListenerType: asResources(g.Listeners),
-			resourcev3.RouteType:    asResources(g.Routes),
-		}
+// version. A type made of the very resources of prev's is taken from prev
+// as it is: after one endpoint write, only the endpoints are rebuilt.
+func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapshot) (*groupSnapshot, error) {
+	byType := enc.itemsOf(g)
+	next := &groupSnapshot{
+		snapshot: &cachev3.Snapshot{VersionMap: map[string]map[string]string{}},
+		versions: map[string]string{},
+		built:    map[resourcev3.Type]*builtType{},
 	}
-	snap := &cachev3.Snapshot{VersionMap: map[string]map[string]string{}}
-	versions := map[string]string{}
+	namesChanged := prev == nil
 	for _, typ := range servedTypes {
+		idx := cachev3.GetResponseType(typ)
 		items := byType[typ]
-		h := sha256.New()
-		hashes := make(map[string]string, len(items))
-		for _, r := range items {
-			name := cachev3.GetResourceName(r)
-			enc := enc.encode(r)
-			if enc.err != nil {
-				return nil, fmt.Errorf("%s %q: %w", TypeName(typ), name, enc.err)
-			}
-			hashes[name] = enc.hash
-			writeField(h, name)
-			writeField(h, enc.hash)
+		var from *builtType
+		if prev != nil {
+			from = prev.built[typ]
 		}
-		version := hex.EncodeToString(h.Sum(nil))[:16]
-		snap.Resources[cachev3.GetResponseType(typ)] = cachev3.NewResources(version, items)
-		snap.VersionMap[typ] = hashes
-		versions[TypeName(typ)] = version
+		built, err := enc.buildType(typ, items, from)
+		if err != nil {
+			return nil, err
+		}
+		if from == nil || (from != built && !namesKept(from, built)) {
+			namesChanged = true
+		}
+		next.built[typ] = built
+		next.snapshot.Resources[idx] = built.resources
+		next.snapshot.VersionMap[typ] = built.hashes
+		next.versions[TypeName(typ)] = built.version
 	}
-	if err := snap.Consistent(); err != nil {
-		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
+	// References between types change only when some type's names do.
+	if namesChanged {
+		if err := next.snapshot.Consistent(); err != nil {
+			return nil, fmt.Errorf("inconsistent snapshot: %w", err)
+		}
 	}
-	return &groupSnapshot{snapshot: snap, versions: versions}, nil
+	return next, nil
+}
+
+// buildType encodes one type's resources and computes its version. It
+// reuses what this publish built for another group with the same resources
+// (the translator shares resource pointers between groups), or prev, the
+// group's last build of the type, when its resources are the very same:
+// after one endpoint write, only the endpoints are built again.
+func (e *encoder) buildType(typ resourcev3.Type, items []types.Resource, prev *builtType) (*builtType, error) {
+	for _, b := range e.types {
+		if samePointers(b.items, items) {
+			return b, nil
+		}
+	}
+	if prev != nil && samePointers(prev.items, items) {
+		for _, r := range items {
+			e.encode(r) // keeps the encodings for the next publish
+		}
+		e.types = append(e.types, prev)
+		return prev, nil
+	}
+	h := sha256.New()
+	hashes := make(map[string]string, len(items))
+	for _, r := range items {
+		name := cachev3.GetResourceName(r)
+		enc := e.encode(r)
+		if enc.err != nil {
+			return nil, fmt.Errorf("%s %q: %w", TypeName(typ), name, enc.err)
+		}
+		hashes[name] = enc.hash
+		writeField(h, name)
+		writeField(h, enc.hash)
+	}
+	version := hex.EncodeToString(h.Sum(nil))[:16]
+	b := &builtType{items: items, resources: cachev3.NewResources(version, items), hashes: hashes, version: version, base: prev}
+	b.sameNames = prev != nil && sameNames(prev.hashes, hashes)
+	e.types = append(e.types, b)
+	return b, nil
+}
+
+func samePointers(a, b []types.Resource) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// namesKept reports whether built holds the same names as from.
+func namesKept(from, built *builtType) bool {
+	if built.base == from {
+		return built.sameNames
+	}
+	return sameNames(from.hashes, built.hashes)
+}
+
+func sameNames(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name := range a {
+		if _, ok := b[name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // writeField writes a length-prefixed string, so that no two different

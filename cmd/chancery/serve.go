@@ -171,6 +171,7 @@ func drain(log *zap.Logger, g *grpc.Server, timeout time.Duration) {
 type rebuilder struct {
 	log      *zap.Logger
 	xds      *xdsserver.Server
+	memo     *translator.Memo // runs on the watcher's goroutine only
 	duration prometheus.Histogram
 	// observe hands each snapshot and its rejections to the cluster
 	// (health checks, object status); it never blocks.
@@ -183,12 +184,12 @@ func newRebuilder(log *zap.Logger, reg prometheus.Registerer, xds *xdsserver.Ser
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 	})
 	reg.MustRegister(h)
-	return &rebuilder{log: log, xds: xds, duration: h}
+	return &rebuilder{log: log, xds: xds, memo: translator.NewMemo(), duration: h}
 }
 
 func (r *rebuilder) apply(snap *model.Snapshot) {
 	start := time.Now()
-	res, _ := translator.Translate(snap) // rejections travel in res.Rejected; Publish logs them
+	res, _ := r.memo.Translate(snap) // rejections travel in res.Rejected; Publish logs them
 	if err := r.xds.Publish(res); err != nil {
 		r.log.Error("publish failed", zap.Int64("revision", snap.Revision), zap.Error(err))
 	}

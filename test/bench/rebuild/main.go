@@ -92,12 +92,13 @@ func measure(spec workload.Spec, repeats, changes int) (Result, error) {
 	snap := workload.Snapshot(1, workload.Objects(spec))
 	r := Result{Services: spec.Services, Endpoints: spec.Services * spec.EndpointsPer, Groups: len(spec.Groups)}
 	var srv *xdsserver.Server
+	var memo *translator.Memo
 	for i := range repeats {
-		srv = xdsserver.New(ctx, xdsserver.Config{})
+		srv, memo = xdsserver.New(ctx, xdsserver.Config{}), translator.NewMemo()
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		tr, pub, res, err := rebuild(srv, snap)
+		tr, pub, res, err := rebuild(srv, memo, snap)
 		if err != nil {
 			return r, err
 		}
@@ -117,7 +118,7 @@ func measure(spec workload.Spec, repeats, changes int) (Result, error) {
 		o := workload.Endpoint(i%spec.Services, 0, uint64(i+1))
 		snap.Revision++
 		snap.Put(o.Ref, o.Value)
-		tr, pub, _, err := rebuild(srv, snap)
+		tr, pub, _, err := rebuild(srv, memo, snap)
 		if err != nil {
 			return r, err
 		}
@@ -128,9 +129,9 @@ func measure(spec workload.Spec, repeats, changes int) (Result, error) {
 
 // rebuild is what a replica does with each snapshot (cmd/chancery's
 // rebuilder): translate, then publish.
-func rebuild(srv *xdsserver.Server, snap *model.Snapshot) (translateMs, publishMs float64, res *translator.Resources, err error) {
+func rebuild(srv *xdsserver.Server, memo *translator.Memo, snap *model.Snapshot) (translateMs, publishMs float64, res *translator.Resources, err error) {
 	t0 := time.Now()
-	res, _ = translator.Translate(snap) // the workload has no rejections; Publish would log them
+	res, _ = memo.Translate(snap) // the workload has no rejections; Publish would log them
 	t1 := time.Now()
 	if err := srv.Publish(res); err != nil {
 		return 0, 0, nil, fmt.Errorf("publish: %w", err)
