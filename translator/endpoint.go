@@ -72,9 +72,15 @@ func healthStatus(h *model.Health) corev3.HealthStatus {
 	return corev3.HealthStatus_UNKNOWN
 }
 
-// endpointMetadata carries the id so access logs and admin output name the
-// endpoint as the keyspace does. The id wins over a metadata key "id".
+// endpointMetadata carries the operator's metadata, with the id so access
+// logs name the endpoint as the keyspace does (the id wins over a metadata
+// key "id"). Endpoints without metadata carry none: a Struct is a map that
+// every deterministic marshal sorts, and load assignments are marshalled for
+// every Envoy they reach.
 func endpointMetadata(id string, md map[string]string) *corev3.Metadata {
+	if len(md) == 0 {
+		return nil
+	}
 	fields := make(map[string]*structpb.Value, len(md)+1)
 	for k, v := range md {
 		fields[k] = structpb.NewStringValue(v)

@@ -19,16 +19,17 @@ func lbEndpointOf(id, addr string, port, weight uint32, hs corev3.HealthStatus, 
 	for k, v := range md {
 		fields[k] = structpb.NewStringValue(v)
 	}
-	return &endpointv3.LbEndpoint{
+	lb := &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address: socketAddress(addr, port),
 		}},
 		HealthStatus:        hs,
 		LoadBalancingWeight: wrapperspb.UInt32(weight),
-		Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
-			"chancery": {Fields: fields},
-		}},
 	}
+	if len(md) > 0 { // endpoints without operator metadata carry none
+		lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"chancery": {Fields: fields}}}
+	}
+	return lb
 }
 
 func TestLoadAssignmentFor(t *testing.T) {

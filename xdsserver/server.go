@@ -18,7 +18,6 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -40,7 +39,7 @@ type Config struct {
 // Server publishes snapshots and serves them over gRPC.
 type Server struct {
 	log     *zap.Logger
-	cache   cachev3.SnapshotCache
+	cache   *groupCache
 	xds     serverv3.Server
 	metrics *metrics
 	streams *streamTracker
