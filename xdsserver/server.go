@@ -197,15 +197,10 @@ func (s *Server) Resources(group, typeName string) ([]proto.Message, bool) {
 	}
 	for _, typ := range servedTypes {
 		if TypeName(typ) == typeName {
-			items := g.snapshot.GetResources(typ)
-			names := make([]string, 0, len(items))
-			for n := range items {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			out := make([]proto.Message, len(names))
-			for i, n := range names {
-				out[i] = items[n]
+			items := g.built[typ].items // sorted by name, as the translator gives them
+			out := make([]proto.Message, len(items))
+			for i, r := range items {
+				out[i] = r
 			}
 			return out, true
 		}

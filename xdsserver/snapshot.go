@@ -44,9 +44,10 @@ type validatable interface {
 // encoded is one resource marshalled once: its content hash is its delta
 // version, and feeds the version of its (group, type).
 type encoded struct {
-	hash string
-	err  error
-	gen  uint64 // the last publish that used it
+	hash  string
+	err   error
+	gen   uint64        // the last publish that used it
+	shell proto.Message // what streams marshal: a copy of the bytes (wire.go)
 }
 
 // encoder marshals, hashes and validates each distinct resource once, however
@@ -82,7 +83,8 @@ func (e *encoder) itemsOf(g *translator.GroupResources) map[resourcev3.Type][]ty
 // builtType is one type's resources as a snapshot holds them.
 type builtType struct {
 	items     []types.Resource
-	resources cachev3.Resources
+	resources cachev3.Resources // the resources themselves, for consistency checks and debugging
+	wire      cachev3.Resources // what the cache serves: the same, marshalled once
 	hashes    map[string]string
 	version   string
 	// base is the build this one replaced and sameNames whether both hold
@@ -126,7 +128,14 @@ func (e *encoder) encode(m proto.Message) *encoded {
 		if err != nil {
 			enc.err = err
 		} else {
-			enc.hash = cachev3.HashResource(b)
+			enc.hash, enc.shell = cachev3.HashResource(b), m
+			if shell, ok := wireShell(m, b); ok {
+				// go-control-plane reports the hash of what it sends as the
+				// delta resource version; make ours the same.
+				if sb, err := cachev3.MarshalResource(shell); err == nil {
+					enc.hash, enc.shell = cachev3.HashResource(sb), shell
+				}
+			}
 		}
 	}
 	e.seen[m] = enc
@@ -169,17 +178,27 @@ func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapsh
 			namesChanged = true
 		}
 		next.built[typ] = built
-		next.snapshot.Resources[idx] = built.resources
+		next.snapshot.Resources[idx] = built.wire
 		next.snapshot.VersionMap[typ] = built.hashes
 		next.versions[TypeName(typ)] = built.version
 	}
 	// References between types change only when some type's names do.
 	if namesChanged {
-		if err := next.snapshot.Consistent(); err != nil {
+		if err := next.consistent(); err != nil {
 			return nil, fmt.Errorf("inconsistent snapshot: %w", err)
 		}
 	}
 	return next, nil
+}
+
+// consistent runs go-control-plane's reference check on the resources
+// themselves: the shells the cache serves hold only names.
+func (g *groupSnapshot) consistent() error {
+	real := &cachev3.Snapshot{}
+	for typ, b := range g.built {
+		real.Resources[cachev3.GetResponseType(typ)] = b.resources
+	}
+	return real.Consistent()
 }
 
 // buildType encodes one type's resources and computes its version. It
@@ -202,18 +221,23 @@ func (e *encoder) buildType(typ resourcev3.Type, items []types.Resource, prev *b
 	}
 	h := sha256.New()
 	hashes := make(map[string]string, len(items))
-	for _, r := range items {
+	shells := make([]types.Resource, len(items))
+	for i, r := range items {
 		name := cachev3.GetResourceName(r)
 		enc := e.encode(r)
 		if enc.err != nil {
 			return nil, fmt.Errorf("%s %q: %w", TypeName(typ), name, enc.err)
 		}
+		shells[i] = enc.shell
 		hashes[name] = enc.hash
 		writeField(h, name)
 		writeField(h, enc.hash)
 	}
 	version := hex.EncodeToString(h.Sum(nil))[:16]
-	b := &builtType{items: items, resources: cachev3.NewResources(version, items), hashes: hashes, version: version, base: prev}
+	b := &builtType{
+		items: items, resources: cachev3.NewResources(version, items), wire: cachev3.NewResources(version, shells),
+		hashes: hashes, version: version, base: prev,
+	}
 	b.sameNames = prev != nil && sameNames(prev.hashes, hashes)
 	e.types = append(e.types, b)
 	return b, nil
