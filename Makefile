@@ -29,7 +29,7 @@ test: tools build
 
 ## unit: the tests that need no installed tools
 unit:
-	$(GO) test -count=1 ./storage/... ./translator/... ./xdsserver/... ./cmd/...
+	$(GO) test -count=1 ./storage/... ./translator/... ./xdsserver/... ./cluster/... ./bootstrap/... ./cmd/...
 
 ## bench: the benchmark harness (never part of make test): writes docs/benchmarks.md, docs/benchmarks.json, docs/bench/*.png; BENCH_SCALE=full for the full run
 BENCH_SCALE ?= small
