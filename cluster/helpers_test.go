@@ -26,6 +26,7 @@ import (
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/storage/embedetcd"
 	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/test/e2e/harness"
 )
 
 const prefix = "/test/v1"
@@ -124,19 +125,7 @@ func newClient(t *testing.T, e *embedetcd.Etcd) *clientv3.Client {
 // fails the test with cond's last error.
 func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		<-tick.C
-	}
+	harness.Eventually(t, timeout, 10*time.Millisecond, cond)
 }
 
 func put(t *testing.T, cli *clientv3.Client, key string, value any) {
