@@ -111,11 +111,8 @@ func DialSotW(addr string, opts SotWOptions) (*SotWClient, error) {
 		req := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ, VersionInfo: h.Version, ResourceNames: h.Names}
 		node = nil // the node goes on the first message only, as Envoy sends it
 		if err := stream.Send(req); err != nil {
-			if _, recvErr := stream.Recv(); recvErr != nil {
-				err = recvErr // the server's status says why the stream ended
-			}
 			c.Close()
-			return nil, fmt.Errorf("subscribe %s: %w", typ, err)
+			return nil, fmt.Errorf("subscribe %s: %w", typ, endStatus(err, func() error { _, err := stream.Recv(); return err }))
 		}
 	}
 	go c.receive()

@@ -82,11 +82,8 @@ func Dial(addr string, opts Options) (*Client, error) {
 		req := &discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, InitialResourceVersions: opts.Initial[typ]}
 		node = nil // the node goes on the first message only, as Envoy sends it
 		if err := stream.Send(req); err != nil {
-			if _, recvErr := stream.Recv(); recvErr != nil {
-				err = recvErr // the server's status says why the stream ended
-			}
 			c.Close()
-			return nil, fmt.Errorf("subscribe %s: %w", typ, err)
+			return nil, fmt.Errorf("subscribe %s: %w", typ, endStatus(err, func() error { _, err := stream.Recv(); return err }))
 		}
 	}
 	go c.receive()
@@ -176,4 +173,13 @@ func (c *Client) Err() error { return c.err }
 func (c *Client) Close() {
 	c.cancel()
 	c.conn.Close()
+}
+
+// endStatus turns a failed send into why the stream ended: a send only says
+// EOF, the server's status arrives on the next receive.
+func endStatus(sendErr error, recv func() error) error {
+	if err := recv(); err != nil {
+		return err
+	}
+	return sendErr
 }
