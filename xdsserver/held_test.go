@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/chancery-xds/chancery/translator"
 )
@@ -17,7 +16,10 @@ func TestHeldVersionMatchesSnapshotVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := snap.snapshot.VersionMap[resourcev3.ClusterType]
+	held := map[string]string{}
+	for _, r := range snap.types[clustersIdx].sorted {
+		held[r.name] = r.hash
+	}
 	if got, want := heldVersion(held), snap.versions["clusters"]; got != want {
 		t.Errorf("heldVersion %s, snapshot version %s", got, want)
 	}

@@ -1,7 +1,9 @@
 // Package xdsserver serves translated resources to Envoys over ADS, state of
-// the world and delta, on go-control-plane. It keeps one snapshot per node
-// group (Envoy's node.cluster), versioned by content, so every replica serves
-// the same versions for the same etcd content.
+// the world and delta, with go-control-plane's API types. It keeps one
+// snapshot per node group (Envoy's node.cluster), versioned by content, so
+// every replica serves the same versions for the same etcd content, and
+// works out what changed once per group and type rather than once per
+// stream (see stream.go).
 package xdsserver
 
 import (
@@ -13,18 +15,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
-	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
-	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/chancery-xds/chancery/storage/model"
 	"github.com/chancery-xds/chancery/translator"
@@ -38,12 +31,12 @@ type Config struct {
 
 // Server publishes snapshots and serves them over gRPC.
 type Server struct {
+	ctx     context.Context // streams end when it is done
 	log     *zap.Logger
-	cache   *groupCache
-	xds     serverv3.Server
 	metrics *metrics
-	streams *streamTracker
-	enc     *encoder // guarded by mu
+	live    groups    // what streams read: a snapshot and the streams per group
+	streams streamSet // every open stream
+	enc     *encoder  // guarded by mu
 
 	mu        sync.Mutex                // guards what follows; publishes are serialised
 	groups    map[string]*groupSnapshot // published snapshot per group, including empty ones
@@ -52,37 +45,22 @@ type Server struct {
 	published atomic.Bool               // a first publish succeeded: ready to serve
 }
 
-// groupHash keys the snapshot cache by node group, so all Envoys of a group
-// share one snapshot.
-type groupHash struct{}
-
-func (groupHash) ID(node *corev3.Node) string { return node.GetCluster() }
-
-// New returns a server; Register puts it on a gRPC server.
+// New returns a server; Register puts it on a gRPC server. Its streams end
+// when ctx is done.
 func New(ctx context.Context, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	s := &Server{
+	return &Server{
+		ctx:      ctx,
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
+		live:     groups{all: map[string]*group{}},
+		streams:  streamSet{all: map[int64]*stream{}},
 		groups:   map[string]*groupSnapshot{},
 		enc:      newEncoder(),
 		rejected: map[string]string{},
 	}
-	s.cache = newGroupCache()
-	s.streams = newStreamTracker(s.log, s.metrics, s.ensureGroup)
-	s.xds = serverv3.NewServer(ctx, s.cache, s.streams.callbacks())
-	return s
-}
-
-// Register adds the aggregated and the per-type discovery services.
-func (s *Server) Register(g *grpc.Server) {
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
-	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
-	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
-	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
-	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
 }
 
 // Ready reports whether a first snapshot has been published.
@@ -103,7 +81,7 @@ func (s *Server) Publish(res *translator.Resources) error {
 	for g := range res.Groups {
 		names = append(names, g)
 	}
-	for _, g := range append(s.streams.groups(), mapKeys(s.groups)...) {
+	for _, g := range append(s.live.withStreams(), mapKeys(s.groups)...) {
 		if res.Groups[g] == nil && !slices.Contains(names, g) {
 			names = append(names, g) // Envoys of a group no listener names get an empty snapshot
 		}
@@ -137,10 +115,8 @@ func (s *Server) publishGroup(group string, g *translator.GroupResources) error 
 	if prev := s.groups[group]; prev != nil && sameVersions(prev.versions, next.versions) {
 		return nil
 	}
-	if err := s.cache.SetSnapshot(context.Background(), group, next.snapshot); err != nil {
-		return fmt.Errorf("group %q: set snapshot: %w", group, err)
-	}
 	s.groups[group] = next
+	s.live.get(group).set(next)
 	s.metrics.publishes.WithLabelValues(group).Inc()
 	s.log.Debug("published", zap.String("group", group), zap.Any("versions", next.versions))
 	return nil
@@ -195,9 +171,9 @@ func (s *Server) Resources(group, typeName string) ([]proto.Message, bool) {
 	if !ok {
 		return nil, false
 	}
-	for _, typ := range servedTypes {
-		if TypeName(typ) == typeName {
-			items := g.built[typ].items // sorted by name, as the translator gives them
+	for typ, name := range typeNames {
+		if name == typeName {
+			items := g.types[typ].items // sorted by name, as the translator gives them
 			out := make([]proto.Message, len(items))
 			for i, r := range items {
 				out[i] = r
@@ -261,6 +237,3 @@ func mapKeys[V any](m map[string]V) []string {
 	}
 	return out
 }
-
-// Proxies returns every Envoy connected to this replica, sorted by node id.
-func (s *Server) Proxies() []ProxyStatus { return s.streams.proxies() }

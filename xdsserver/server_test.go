@@ -39,6 +39,11 @@ func translate(t *testing.T, rev int64, edits map[model.Ref]string) *translator.
 		}
 		s.Put(ref, []byte(v))
 	}
+	for ref, v := range edits {
+		if _, ok := keyspace[ref]; !ok {
+			s.Put(ref, []byte(v)) // an object the keyspace does not have
+		}
+	}
 	s.SortRejections()
 	res, _ := translator.Translate(s)
 	return res

@@ -1,37 +1,63 @@
 package xdsserver
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"sync/atomic"
 
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/chancery-xds/chancery/translator"
 )
 
-// The xDS types Chancery serves, in the order Envoy applies them.
-var servedTypes = []resourcev3.Type{
-	resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType,
-}
+// typeIdx numbers the served types, in the order a stream sends them:
+// clusters before their endpoints, listeners before their routes, as Envoy
+// applies them.
+type typeIdx int
+
+const (
+	clustersIdx typeIdx = iota
+	endpointsIdx
+	listenersIdx
+	routesIdx
+	numTypes
+)
+
+// typeURLs are the served types' URLs, by typeIdx.
+var typeURLs = [numTypes]string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
 
 // typeNames are the short names used in versions, logs and metrics.
-var typeNames = map[resourcev3.Type]string{
-	resourcev3.ClusterType:  "clusters",
-	resourcev3.EndpointType: "endpoints",
-	resourcev3.ListenerType: "listeners",
-	resourcev3.RouteType:    "routes",
+var typeNames = [numTypes]string{"clusters", "endpoints", "listeners", "routes"}
+
+// fullState reports whether a state-of-the-world response of the type must
+// hold every resource (clusters, listeners: what is absent is removed) or
+// may hold only what changed (endpoints, routes).
+func (t typeIdx) fullState() bool { return t == clustersIdx || t == listenersIdx }
+
+// indexOf returns the typeIdx of a type URL.
+func indexOf(typeURL string) (typeIdx, bool) {
+	for i, u := range typeURLs {
+		if u == typeURL {
+			return typeIdx(i), true
+		}
+	}
+	return 0, false
 }
 
 // TypeName is the short name of an xDS type URL ("clusters", ...), or the URL
 // itself for a type Chancery does not serve.
 func TypeName(typeURL string) string {
-	if n, ok := typeNames[typeURL]; ok {
-		return n
+	if i, ok := indexOf(typeURL); ok {
+		return typeNames[i]
 	}
 	return typeURL
 }
@@ -41,13 +67,21 @@ type validatable interface {
 	ValidateAll() error
 }
 
-// encoded is one resource marshalled once: its content hash is its delta
-// version, and feeds the version of its (group, type).
+// resource is one resource marshalled once, in the two forms responses
+// carry it. Every stream that sends it shares these: a push to a thousand
+// Envoys marshals nothing, it copies bytes.
+type resource struct {
+	name  string
+	hash  string                // content hash of the encoding: the delta version
+	any   *anypb.Any            // state of the world
+	delta *discoveryv3.Resource // delta: name, version and the same Any
+}
+
+// encoded is the encoder's memory of one message.
 type encoded struct {
-	hash  string
-	err   error
-	gen   uint64        // the last publish that used it
-	shell proto.Message // what streams marshal: a copy of the bytes (wire.go)
+	res *resource
+	err error
+	gen uint64 // the last publish that used it
 }
 
 // encoder marshals, hashes and validates each distinct resource once, however
@@ -58,39 +92,7 @@ type encoder struct {
 	seen  map[proto.Message]*encoded
 	gen   uint64
 	types []*builtType // this publish's built types, shared by groups that have the same resources
-	items map[*translator.GroupResources]map[resourcev3.Type][]types.Resource
-}
-
-// itemsOf lists a group's resources by type, once per publish for groups
-// that share their GroupResources.
-func (e *encoder) itemsOf(g *translator.GroupResources) map[resourcev3.Type][]types.Resource {
-	if g == nil {
-		return map[resourcev3.Type][]types.Resource{}
-	}
-	if m, ok := e.items[g]; ok {
-		return m
-	}
-	m := map[resourcev3.Type][]types.Resource{
-		resourcev3.ClusterType:  asResources(g.Clusters),
-		resourcev3.EndpointType: asResources(g.Endpoints),
-		resourcev3.ListenerType: asResources(g.Listeners),
-		resourcev3.RouteType:    asResources(g.Routes),
-	}
-	e.items[g] = m
-	return m
-}
-
-// builtType is one type's resources as a snapshot holds them.
-type builtType struct {
-	items     []types.Resource
-	resources cachev3.Resources // the resources themselves, for consistency checks and debugging
-	wire      cachev3.Resources // what the cache serves: the same, marshalled once
-	hashes    map[string]string
-	version   string
-	// base is the build this one replaced and sameNames whether both hold
-	// the same names, worked out once for every group that shares them.
-	base      *builtType
-	sameNames bool
+	items map[*translator.GroupResources]*[numTypes][]types.Resource
 }
 
 func newEncoder() *encoder {
@@ -103,7 +105,7 @@ func newEncoder() *encoder {
 func (e *encoder) begin() {
 	e.gen++
 	e.types = nil
-	e.items = map[*translator.GroupResources]map[resourcev3.Type][]types.Resource{}
+	e.items = map[*translator.GroupResources]*[numTypes][]types.Resource{}
 }
 
 func (e *encoder) prune() {
@@ -114,39 +116,73 @@ func (e *encoder) prune() {
 	}
 }
 
-func (e *encoder) encode(m proto.Message) *encoded {
+// itemsOf lists a group's resources by type, once per publish for groups
+// that share their GroupResources.
+func (e *encoder) itemsOf(g *translator.GroupResources) *[numTypes][]types.Resource {
+	if g == nil {
+		return &[numTypes][]types.Resource{}
+	}
+	if m, ok := e.items[g]; ok {
+		return m
+	}
+	m := &[numTypes][]types.Resource{
+		clustersIdx:  asResources(g.Clusters),
+		endpointsIdx: asResources(g.Endpoints),
+		listenersIdx: asResources(g.Listeners),
+		routesIdx:    asResources(g.Routes),
+	}
+	e.items[g] = m
+	return m
+}
+
+func (e *encoder) encode(typ typeIdx, m proto.Message) *encoded {
 	if enc, ok := e.seen[m]; ok {
 		enc.gen = e.gen
 		return enc
 	}
 	enc := &encoded{gen: e.gen}
+	e.seen[m] = enc
 	if v, ok := m.(validatable); ok {
-		enc.err = v.ValidateAll()
-	}
-	if enc.err == nil {
-		b, err := cachev3.MarshalResource(m)
-		if err != nil {
-			enc.err = err
-		} else {
-			enc.hash, enc.shell = cachev3.HashResource(b), m
-			if shell, ok := wireShell(m, b); ok {
-				// go-control-plane reports the hash of what it sends as the
-				// delta resource version; make ours the same.
-				if sb, err := cachev3.MarshalResource(shell); err == nil {
-					enc.hash, enc.shell = cachev3.HashResource(sb), shell
-				}
-			}
+		if enc.err = v.ValidateAll(); enc.err != nil {
+			return enc
 		}
 	}
-	e.seen[m] = enc
+	b, err := cachev3.MarshalResource(m)
+	if err != nil {
+		enc.err = err
+		return enc
+	}
+	name := cachev3.GetResourceName(m)
+	hash := cachev3.HashResource(b)
+	a := &anypb.Any{TypeUrl: typeURLs[typ], Value: b}
+	enc.res = &resource{name: name, hash: hash, any: a, delta: &discoveryv3.Resource{Name: name, Version: hash, Resource: a}}
 	return enc
 }
 
-// groupSnapshot is one node group's snapshot with its versions.
+// builtType is one type's resources of a group, as streams send them.
+// Nothing in it changes once built, except that base is dropped when the
+// next build replaces this one; streams read it without locks.
+type builtType struct {
+	typ     typeIdx
+	items   []types.Resource // the translator's messages, for reuse checks, consistency and debugging
+	sorted  []*resource      // by name
+	byName  map[string]*resource
+	anys    []*anypb.Any // sorted's encodings: a state-of-the-world response of the whole type
+	version string
+
+	// base is the build this one replaced, kept until the next replaces
+	// this one; changed and removed say what differs from it, worked out
+	// once for every stream that holds base.
+	base    atomic.Pointer[builtType]
+	changed []*resource // new or changed since base, by name
+	deltas  []*discoveryv3.Resource
+	removed []string // names in base and not in this build, sorted
+}
+
+// groupSnapshot is one node group's served state: a build per type.
 type groupSnapshot struct {
-	snapshot *cachev3.Snapshot
+	types    [numTypes]*builtType
 	versions map[string]string // short type name -> version
-	built    map[resourcev3.Type]*builtType
 }
 
 // buildSnapshot turns one group's resources into a consistent, validated
@@ -157,30 +193,22 @@ type groupSnapshot struct {
 // as it is: after one endpoint write, only the endpoints are rebuilt.
 func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapshot) (*groupSnapshot, error) {
 	byType := enc.itemsOf(g)
-	next := &groupSnapshot{
-		snapshot: &cachev3.Snapshot{VersionMap: map[string]map[string]string{}},
-		versions: map[string]string{},
-		built:    map[resourcev3.Type]*builtType{},
-	}
+	next := &groupSnapshot{versions: make(map[string]string, numTypes)}
 	namesChanged := prev == nil
-	for _, typ := range servedTypes {
-		idx := cachev3.GetResponseType(typ)
-		items := byType[typ]
+	for typ := range numTypes {
 		var from *builtType
 		if prev != nil {
-			from = prev.built[typ]
+			from = prev.types[typ]
 		}
-		built, err := enc.buildType(typ, items, from)
+		built, err := enc.buildType(typ, byType[typ], from)
 		if err != nil {
 			return nil, err
 		}
-		if from == nil || (from != built && !namesKept(from, built)) {
+		if from == nil || (from != built && !sameNames(from, built)) {
 			namesChanged = true
 		}
-		next.built[typ] = built
-		next.snapshot.Resources[idx] = built.wire
-		next.snapshot.VersionMap[typ] = built.hashes
-		next.versions[TypeName(typ)] = built.version
+		next.types[typ] = built
+		next.versions[typeNames[typ]] = built.version
 	}
 	// References between types change only when some type's names do.
 	if namesChanged {
@@ -191,56 +219,93 @@ func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapsh
 	return next, nil
 }
 
-// consistent runs go-control-plane's reference check on the resources
-// themselves: the shells the cache serves hold only names.
+// consistent runs go-control-plane's reference check: every endpoints and
+// routes resource a cluster or listener names is in the snapshot.
 func (g *groupSnapshot) consistent() error {
-	real := &cachev3.Snapshot{}
-	for typ, b := range g.built {
-		real.Resources[cachev3.GetResponseType(typ)] = b.resources
+	snap := &cachev3.Snapshot{}
+	for typ, b := range g.types {
+		snap.Resources[cachev3.GetResponseType(typeURLs[typ])] = cachev3.NewResources(b.version, b.items)
 	}
-	return real.Consistent()
+	return snap.Consistent()
 }
 
 // buildType encodes one type's resources and computes its version. It
 // reuses what this publish built for another group with the same resources
 // (the translator shares resource pointers between groups), or prev, the
-// group's last build of the type, when its resources are the very same:
-// after one endpoint write, only the endpoints are built again.
-func (e *encoder) buildType(typ resourcev3.Type, items []types.Resource, prev *builtType) (*builtType, error) {
+// group's last build of the type, when its resources are the very same.
+func (e *encoder) buildType(typ typeIdx, items []types.Resource, prev *builtType) (*builtType, error) {
 	for _, b := range e.types {
-		if samePointers(b.items, items) {
+		if b.typ == typ && samePointers(b.items, items) {
 			return b, nil
 		}
 	}
 	if prev != nil && samePointers(prev.items, items) {
 		for _, r := range items {
-			e.encode(r) // keeps the encodings for the next publish
+			e.encode(typ, r) // keeps the encodings for the next publish
 		}
 		e.types = append(e.types, prev)
 		return prev, nil
 	}
-	h := sha256.New()
-	hashes := make(map[string]string, len(items))
-	shells := make([]types.Resource, len(items))
+	b := &builtType{typ: typ, items: items, sorted: make([]*resource, len(items)), byName: make(map[string]*resource, len(items))}
 	for i, r := range items {
-		name := cachev3.GetResourceName(r)
-		enc := e.encode(r)
+		enc := e.encode(typ, r)
 		if enc.err != nil {
-			return nil, fmt.Errorf("%s %q: %w", TypeName(typ), name, enc.err)
+			return nil, fmt.Errorf("%s %q: %w", typeNames[typ], cachev3.GetResourceName(r), enc.err)
 		}
-		shells[i] = enc.shell
-		hashes[name] = enc.hash
-		writeField(h, name)
-		writeField(h, enc.hash)
+		if _, dup := b.byName[enc.res.name]; dup {
+			return nil, fmt.Errorf("%s %q: defined twice", typeNames[typ], enc.res.name)
+		}
+		b.sorted[i] = enc.res
+		b.byName[enc.res.name] = enc.res
 	}
-	version := hex.EncodeToString(h.Sum(nil))[:16]
-	b := &builtType{
-		items: items, resources: cachev3.NewResources(version, items), wire: cachev3.NewResources(version, shells),
-		hashes: hashes, version: version, base: prev,
+	slices.SortFunc(b.sorted, func(x, y *resource) int { return cmp.Compare(x.name, y.name) })
+	h := sha256.New()
+	b.anys = make([]*anypb.Any, len(b.sorted))
+	for i, r := range b.sorted {
+		b.anys[i] = r.any
+		writeField(h, r.name)
+		writeField(h, r.hash)
 	}
-	b.sameNames = prev != nil && sameNames(prev.hashes, hashes)
+	b.version = hex.EncodeToString(h.Sum(nil))[:16]
+	if prev != nil && prev.version == b.version {
+		// The same content from new pointers (a full reload): keep prev,
+		// which streams already hold.
+		prev.items = items
+		e.types = append(e.types, prev)
+		return prev, nil
+	}
+	if prev != nil {
+		b.diff(prev)
+		b.base.Store(prev)
+		prev.base.Store(nil) // one generation back is all streams use
+	}
 	e.types = append(e.types, b)
 	return b, nil
+}
+
+// diff works out what changed since base, by walking both sorted lists.
+func (b *builtType) diff(base *builtType) {
+	i, j := 0, 0
+	for i < len(b.sorted) || j < len(base.sorted) {
+		switch {
+		case j == len(base.sorted) || (i < len(b.sorted) && b.sorted[i].name < base.sorted[j].name):
+			b.changed = append(b.changed, b.sorted[i])
+			i++
+		case i == len(b.sorted) || base.sorted[j].name < b.sorted[i].name:
+			b.removed = append(b.removed, base.sorted[j].name)
+			j++
+		default:
+			if b.sorted[i].hash != base.sorted[j].hash {
+				b.changed = append(b.changed, b.sorted[i])
+			}
+			i++
+			j++
+		}
+	}
+	b.deltas = make([]*discoveryv3.Resource, len(b.changed))
+	for i, r := range b.changed {
+		b.deltas[i] = r.delta
+	}
 }
 
 func samePointers(a, b []types.Resource) bool {
@@ -258,20 +323,16 @@ func samePointers(a, b []types.Resource) bool {
 	return true
 }
 
-// namesKept reports whether built holds the same names as from.
-func namesKept(from, built *builtType) bool {
-	if built.base == from {
-		return built.sameNames
+// sameNames reports whether two builds of a type hold the same names.
+func sameNames(a, b *builtType) bool {
+	if b.base.Load() == a {
+		return len(b.removed) == 0 && len(a.sorted) == len(b.sorted)
 	}
-	return sameNames(from.hashes, built.hashes)
-}
-
-func sameNames(a, b map[string]string) bool {
-	if len(a) != len(b) {
+	if len(a.sorted) != len(b.sorted) {
 		return false
 	}
-	for name := range a {
-		if _, ok := b[name]; !ok {
+	for i := range a.sorted {
+		if a.sorted[i].name != b.sorted[i].name {
 			return false
 		}
 	}

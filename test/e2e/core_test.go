@@ -107,7 +107,7 @@ func TestReplicasServeIdenticalSnapshots(t *testing.T) {
 	f.endpoint("web", "b", "up2")
 
 	// Both replicas have published a snapshot at or past the last write.
-	rev := f.revision()
+	rev := f.modelRevision()
 	for _, r := range []*harness.Chancery{f.a, f.b} {
 		harness.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
 			if got := publishedRevision(t, r); got < rev {
@@ -317,4 +317,42 @@ func TestPropagationLatency(t *testing.T) {
 	median := (took[9] + took[10]) / 2
 	t.Logf("propagation etcdctl put -> Envoy serving, 20 changes: median %v, min %v, p90 %v, max %v",
 		median.Round(100*time.Microsecond), took[0].Round(100*time.Microsecond), took[17].Round(100*time.Microsecond), took[19].Round(100*time.Microsecond))
+}
+
+// A real Envoy on state-of-the-world ADS follows endpoint changes, and an
+// endpoints response carries only the load assignment that changed: the
+// other cluster's assignment is neither resent nor dropped.
+func TestSotwEnvoyGetsOnlyChangedEndpoints(t *testing.T) {
+	f := newFleet(t, "up1", "up2", "up3")
+	f.sotw = true
+	f.basics()
+	f.put("services/api", `{"protocol":"http"}`)
+	f.endpoint("api", "a", "up2")
+	f.put("routes/web", routeTable(route("/api", "api"), route("/", "web")))
+	f.startEnvoy(f.a)
+	f.waitBody("/", 200, "up1")
+	f.waitBody("/api", 200, "up2")
+
+	sent := func() float64 {
+		return metric(t, f.a, "chancery_xds_resources_sent_total", map[string]string{"type": "endpoints"})
+	}
+	before := sent()
+	f.endpoint("web", "a", "up3")
+	f.waitBody("/", 200, "up3")
+	for i := range 50 {
+		if st, body, err := f.get("/api"); err != nil || st != 200 || body != "up2" {
+			t.Fatalf("request %d to /api after the web change: %d %q %v", i, st, body, err)
+		}
+	}
+	if n := sent() - before; n != 1 {
+		t.Errorf("the web endpoint change sent %v load assignments, want 1 (web's alone)", n)
+	}
+	for _, stat := range []string{"cluster_manager.cds.update_rejected", "listener_manager.lds.update_rejected", "cluster.web.update_rejected", "cluster.api.update_rejected"} {
+		if v, _ := f.envoy.Stat(t, stat); v != 0 {
+			t.Errorf("%s = %d", stat, v)
+		}
+	}
+	if n := metric(t, f.a, "chancery_xds_nacks_total", nil); n != 0 {
+		t.Errorf("replica a counted %v NACKs", n)
+	}
 }

@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/model"
 	"github.com/chancery-xds/chancery/test/e2e/harness"
 )
 
@@ -20,6 +24,7 @@ const prefix = "/chancery/v1"
 // the test can cut), one delta-ADS Envoy listening on port and upstreams.
 type fleet struct {
 	t     *testing.T
+	sotw  bool // startEnvoy uses state-of-the-world ADS instead of delta
 	etcd  *harness.Etcd
 	proxy *harness.TCPProxy // between replica a and etcd
 	a, b  *harness.Chancery
@@ -50,7 +55,7 @@ func (f *fleet) startEnvoy(replicas ...*harness.Chancery) {
 	for _, r := range replicas {
 		addrs = append(addrs, r.XDSAddress())
 	}
-	f.envoy = harness.StartEnvoy(f.t, harness.EnvoyOptions{NodeID: "envoy-1", Group: f.group, XDSAddresses: addrs, Delta: true})
+	f.envoy = harness.StartEnvoy(f.t, harness.EnvoyOptions{NodeID: "envoy-1", Group: f.group, XDSAddresses: addrs, Delta: !f.sotw})
 }
 
 // put writes one object with etcdctl, as an operator would.
@@ -175,6 +180,28 @@ func (f *fleet) revision() int64 {
 		f.t.Fatal(err)
 	}
 	return resp.Header.Revision
+}
+
+// modelRevision is the revision of the newest write to a model object:
+// what a replica has published once it has seen every write. Replicas'
+// own status writes move etcd's revision without a rebuild.
+func (f *fleet) modelRevision() int64 {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ks := storage.NewKeyspace(prefix)
+	var newest int64
+	for _, kind := range model.Kinds {
+		resp, err := f.etcd.Client(f.t).Get(ctx, ks.KindPrefix(kind), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortDescend), clientv3.WithLimit(1))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(resp.Kvs) > 0 {
+			newest = max(newest, resp.Kvs[0].ModRevision)
+		}
+	}
+	return newest
 }
 
 // metric reads a replica's metric, 0 when it has no sample.

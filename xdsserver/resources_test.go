@@ -14,7 +14,8 @@ import (
 )
 
 // What a stream receives decodes to exactly what the translator built,
-// although the server sends bytes marshalled once per publish.
+// although the server sends encodings made once per publish and shared by
+// every stream.
 func TestStreamsReceiveTheTranslatedResources(t *testing.T) {
 	res := translate(t, 10, nil)
 	_, addr := startReplica(t, res)

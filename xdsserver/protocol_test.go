@@ -1,0 +1,201 @@
+package xdsserver_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// deltaStream is a bare delta ADS stream.
+type deltaStream struct {
+	t      *testing.T
+	stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	node   *corev3.Node
+	got    chan *discoveryv3.DeltaDiscoveryResponse
+}
+
+func openDelta(t *testing.T, addr string) *deltaStream {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); conn.Close() })
+	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deltaStream{t: t, stream: s, node: &corev3.Node{Id: "envoy-delta", Cluster: "edge"}, got: make(chan *discoveryv3.DeltaDiscoveryResponse, 16)}
+	go func() {
+		for {
+			r, err := s.Recv()
+			if err != nil {
+				close(d.got)
+				return
+			}
+			d.got <- r
+		}
+	}()
+	return d
+}
+
+func (d *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) {
+	d.t.Helper()
+	req.Node, d.node = d.node, nil
+	if err := d.stream.Send(req); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *deltaStream) recv() *discoveryv3.DeltaDiscoveryResponse {
+	d.t.Helper()
+	select {
+	case r, ok := <-d.got:
+		if !ok {
+			d.t.Fatal("stream ended")
+		}
+		return r
+	case <-time.After(5 * time.Second):
+		d.t.Fatal("no response within 5s")
+		return nil
+	}
+}
+
+// none fails if a response arrives within a short wait.
+func (d *deltaStream) none() {
+	d.t.Helper()
+	select {
+	case r := <-d.got:
+		d.t.Fatalf("unexpected %s response: %d resources, removed %v", r.GetTypeUrl(), len(r.GetResources()), r.GetRemovedResources())
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func names(r *discoveryv3.DeltaDiscoveryResponse) []string {
+	var out []string
+	for _, res := range r.GetResources() {
+		out = append(out, res.GetName())
+	}
+	return out
+}
+
+var moveWebA = map[model.Ref]string{{Kind: model.KindEndpoint, Name: "web/a"}: `{"address":"127.0.0.1","port":8095}`}
+
+// withAPI adds a second service to group edge, and moves web's endpoint a
+// to port (unless 0).
+func withAPI(port int) map[model.Ref]string {
+	edits := map[model.Ref]string{
+		{Kind: model.KindService, Name: "api"}:    `{"protocol":"http"}`,
+		{Kind: model.KindEndpoint, Name: "api/a"}: `{"address":"127.0.0.1","port":8181}`,
+		{Kind: model.KindRouteTable, Name: "web"}: `{"virtual_hosts":[{"name":"all","domains":["*"],"routes":[{"match":{"prefix":"/api"},"service":"api"},{"match":{"prefix":"/"},"service":"web"}]}]}`,
+	}
+	if port != 0 {
+		edits[model.Ref{Kind: model.KindEndpoint, Name: "web/a"}] = fmt.Sprintf(`{"address":"127.0.0.1","port":%d}`, port)
+	}
+	return edits
+}
+
+// A delta client gets what it names, nothing once it unsubscribes, and the
+// resource again when it subscribes again, though it did not change.
+func TestDeltaSubscribeUnsubscribe(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, nil))
+	d := openDelta(t, addr)
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web"}})
+	r := d.recv()
+	if got := names(r); len(got) != 1 || got[0] != "web" {
+		t.Fatalf("first response names %v, want [web]", got)
+	}
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: r.GetNonce()})
+	d.none()
+
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesUnsubscribe: []string{"web"}})
+	if err := srv.Publish(translate(t, 11, moveWebA)); err != nil {
+		t.Fatal(err)
+	}
+	d.none()
+
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web", "missing"}})
+	r = d.recv()
+	if got := names(r); len(got) != 1 || got[0] != "web" {
+		t.Fatalf("after subscribing again, names %v, want [web]", got)
+	}
+}
+
+// A wildcard delta client is told of a removed resource by name.
+func TestDeltaRemoval(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, nil))
+	d := openDelta(t, addr)
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	r := d.recv()
+	if got := names(r); len(got) != 1 || got[0] != "main" {
+		t.Fatalf("listeners %v, want [main]", got)
+	}
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: r.GetNonce()})
+	res := translate(t, 11, nil)
+	res.Groups["edge"].Listeners, res.Groups["edge"].Routes = nil, nil
+	if err := srv.Publish(res); err != nil {
+		t.Fatal(err)
+	}
+	r = d.recv()
+	if len(r.GetResources()) != 0 || len(r.GetRemovedResources()) != 1 || r.GetRemovedResources()[0] != "main" {
+		t.Fatalf("after the listener went: resources %v, removed %v; want only main removed", names(r), r.GetRemovedResources())
+	}
+}
+
+// A state-of-the-world request that answers a response since replaced is
+// ignored; the endpoints response carries only what changed.
+func TestSotwStaleNonceAndPartialEndpoints(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, withAPI(0)))
+	s := openSotw(t, addr)
+	s.request(resourcev3.EndpointType, "", "", "web", "api")
+	first := s.recv()
+	if len(first.GetResources()) != 2 {
+		t.Fatalf("first endpoints response has %d resources, want 2", len(first.GetResources()))
+	}
+	// Two changes before the client answers the first response.
+	if err := srv.Publish(translate(t, 11, withAPI(8095))); err != nil {
+		t.Fatal(err)
+	}
+	second := s.recv()
+	if len(second.GetResources()) != 1 {
+		t.Fatalf("after one endpoint change, %d resources, want web's alone", len(second.GetResources()))
+	}
+	// A late answer to the first response, naming api alone, is stale: it
+	// changes nothing and is not answered.
+	s.request(resourcev3.EndpointType, first.GetVersionInfo(), first.GetNonce(), "api")
+	if err := srv.Publish(translate(t, 12, withAPI(8096))); err != nil {
+		t.Fatal(err)
+	}
+	third := s.recv()
+	if third.GetVersionInfo() == second.GetVersionInfo() || len(third.GetResources()) != 1 {
+		t.Fatalf("third response: version %s (second %s), %d resources", third.GetVersionInfo(), second.GetVersionInfo(), len(third.GetResources()))
+	}
+}
+
+// A state-of-the-world client that reconnects holding the version before
+// the current one is sent only what changed since.
+func TestSotwReconnectOneVersionBehind(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, withAPI(0)))
+	a := openSotw(t, addr)
+	a.request(resourcev3.EndpointType, "", "", "web", "api")
+	old := a.recv()
+	if err := srv.Publish(translate(t, 11, withAPI(8095))); err != nil {
+		t.Fatal(err)
+	}
+	b := openSotw(t, addr)
+	b.request(resourcev3.EndpointType, old.GetVersionInfo(), "", "web", "api")
+	r := b.recv()
+	if len(r.GetResources()) != 1 || r.GetVersionInfo() == old.GetVersionInfo() {
+		t.Fatalf("reconnect one version behind: %d resources at version %s, want web's alone at a new version", len(r.GetResources()), r.GetVersionInfo())
+	}
+}

@@ -1,0 +1,370 @@
+package xdsserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"go.uber.org/zap"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// stream is one xDS stream, state of the world or delta. Its handler
+// goroutine owns everything except what statusMu guards; one more
+// goroutine receives requests.
+//
+// A publish costs a stream only what differs for it: the group's builds
+// carry what changed since the build before (worked out once per group and
+// type), each stream remembers which build it holds, and responses share
+// the resources' encodings.
+type stream struct {
+	srv       *Server
+	id        int64
+	delta     bool
+	fixedType string        // the type of a single-type service; "" on ADS
+	wakeCh    chan struct{} // a publish changed the group; capacity 1
+
+	group *group // nil until the first request names the node
+	subs  [numTypes]*subscription
+	seq   uint64
+
+	sendDelta func(*discoveryv3.DeltaDiscoveryResponse) error
+	sendSotw  func(*discoveryv3.DiscoveryResponse) error
+
+	statusMu  sync.Mutex // guards what follows, read by Proxies
+	node      *corev3.Node
+	connected time.Time
+	status    [numTypes]TypeStatus
+}
+
+// wake tells the stream its group has a new snapshot.
+func (st *stream) wake() {
+	select {
+	case st.wakeCh <- struct{}{}:
+	default: // already woken; it reads the newest snapshot when it runs
+	}
+}
+
+// serve runs a stream until the client ends it, it fails, or the server
+// stops. recv is the stream's Recv and handle deals with one request.
+func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func() (*Req, error), handle func(*Req) error) error {
+	reqs := make(chan *Req)
+	var recvErr error // written before reqs closes
+	go func() {
+		defer close(reqs)
+		for {
+			req, err := recv()
+			if err != nil {
+				recvErr = err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case req, ok := <-reqs:
+			if !ok {
+				if recvErr == nil || errors.Is(recvErr, io.EOF) {
+					return nil
+				}
+				return recvErr
+			}
+			if err := handle(req); err != nil {
+				return err
+			}
+		case <-st.wakeCh:
+			if err := st.flush(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		case <-serverCtx.Done():
+			return nil
+		}
+	}
+}
+
+// identify joins the node's group on the first request.
+func (st *stream) identify(node *corev3.Node) {
+	if st.group != nil {
+		return
+	}
+	if node == nil {
+		node = &corev3.Node{}
+	}
+	st.statusMu.Lock()
+	st.node = node
+	st.statusMu.Unlock()
+	st.group = st.srv.live.get(node.GetCluster())
+	st.group.join(st)
+	if st.group.snap.Load() == nil {
+		st.srv.ensureGroup(node.GetCluster())
+	}
+}
+
+// typeOf returns the type a request is about.
+func (st *stream) typeOf(typeURL string) (typeIdx, bool, error) {
+	if typeURL == "" {
+		typeURL = st.fixedType
+	}
+	if typeURL == "" {
+		return 0, false, status.Error(codes.InvalidArgument, "type_url is required on an aggregated stream")
+	}
+	typ, ok := indexOf(typeURL)
+	if !ok {
+		st.srv.log.Debug("request for a type Chancery does not serve", zap.String("type", typeURL))
+	}
+	return typ, ok, nil
+}
+
+// onDelta handles one delta request.
+func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
+	st.identify(req.GetNode())
+	typ, ok, err := st.typeOf(req.GetTypeUrl())
+	if err != nil || !ok {
+		return err
+	}
+	if nonce := req.GetResponseNonce(); nonce != "" {
+		st.record(typ, versionOfNonce(nonce), req.GetErrorDetail())
+	}
+	sub := st.subs[typ]
+	if sub == nil {
+		sub = newSubscription(req.GetResourceNamesSubscribe())
+		sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+		if held := req.GetInitialResourceVersions(); len(held) > 0 {
+			sub.initial = held
+			st.holds(typ, heldVersion(held))
+		}
+		st.subs[typ] = sub
+		return st.respond(typ, nil)
+	}
+	added := sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+	if len(added) == 0 {
+		return nil // an ACK, a NACK or an unsubscription: nothing to send
+	}
+	return st.respond(typ, added)
+}
+
+// onSotw handles one state-of-the-world request.
+func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
+	st.identify(req.GetNode())
+	typ, ok, err := st.typeOf(req.GetTypeUrl())
+	if err != nil || !ok {
+		return err
+	}
+	sub := st.subs[typ]
+	if sub == nil {
+		sub = newSubscription(req.GetResourceNames())
+		sub.replace(req.GetResourceNames())
+		if v := req.GetVersionInfo(); v != "" {
+			sub.claim = v // a reconnect: what it accepted before
+			st.holds(typ, v)
+		}
+		st.subs[typ] = sub
+		return st.respond(typ, nil)
+	}
+	if nonce := req.GetResponseNonce(); nonce != "" {
+		if nonce != sub.nonce {
+			return nil // answers a response since replaced; the client will answer that one too
+		}
+		st.record(typ, req.GetVersionInfo(), req.GetErrorDetail())
+	}
+	added := sub.replace(req.GetResourceNames())
+	if len(added) == 0 {
+		return nil
+	}
+	return st.respond(typ, added)
+}
+
+// flush brings every subscribed type up to the group's snapshot.
+func (st *stream) flush() error {
+	for typ := range numTypes {
+		if st.subs[typ] != nil {
+			if err := st.respond(typ, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// respond sends what the client lacks of one type, if anything. added are
+// names it has just subscribed to.
+func (st *stream) respond(typ typeIdx, added []string) error {
+	if st.group == nil {
+		return nil
+	}
+	snap := st.group.snap.Load()
+	if snap == nil {
+		return nil // the group's first publish wakes the stream
+	}
+	cur, sub := snap.types[typ], st.subs[typ]
+	if sub.sent == cur && len(added) == 0 && sub.initial == nil {
+		return nil
+	}
+	sub.resolveClaim(cur)
+	first := sub.sent == nil
+	moved := sub.sent != cur
+	res, removed, shared := sub.changes(cur, added)
+	sub.sent, sub.initial = cur, nil
+	if st.delta {
+		if len(res) == 0 && len(removed) == 0 && !(first && sub.wildcard) {
+			return nil
+		}
+		resp := &discoveryv3.DeltaDiscoveryResponse{
+			SystemVersionInfo: cur.version, TypeUrl: typeURLs[typ], RemovedResources: removed,
+			Nonce: st.nonce(cur.version),
+		}
+		if shared {
+			resp.Resources = cur.deltas
+		} else {
+			resp.Resources = make([]*discoveryv3.Resource, len(res))
+			for i, r := range res {
+				resp.Resources[i] = r.delta
+			}
+		}
+		st.sent(typ, cur.version, len(resp.Resources))
+		return st.sendDelta(resp)
+	}
+	if !moved && len(res) == 0 {
+		return nil
+	}
+	resp := &discoveryv3.DiscoveryResponse{VersionInfo: cur.version, TypeUrl: typeURLs[typ], Nonce: st.nonce(cur.version)}
+	switch {
+	case typ.fullState() && sub.wildcard:
+		resp.Resources = cur.anys // every response of these types holds them all
+	case typ.fullState():
+		resp.Resources = anys(sub.all(cur))
+	default:
+		resp.Resources = anys(res) // the rest of what it holds is unchanged
+	}
+	sub.nonce = resp.Nonce
+	st.sent(typ, cur.version, len(resp.Resources))
+	return st.sendSotw(resp)
+}
+
+// nonce numbers a response and carries its version, so that an ACK says
+// which version it accepts.
+func (st *stream) nonce(version string) string {
+	st.seq++
+	return strconv.FormatUint(st.seq, 10) + "-" + version
+}
+
+func versionOfNonce(nonce string) string {
+	if i := strings.IndexByte(nonce, '-'); i >= 0 {
+		return nonce[i+1:]
+	}
+	return ""
+}
+
+func anys(res []*resource) []*anypb.Any {
+	out := make([]*anypb.Any, len(res))
+	for i, r := range res {
+		out[i] = r.any
+	}
+	return out
+}
+
+// sent notes a response in the stream's status.
+func (st *stream) sent(typ typeIdx, version string, resources int) {
+	st.statusMu.Lock()
+	st.status[typ].Sent = version
+	st.statusMu.Unlock()
+	st.srv.metrics.responsesByType[typ].Inc()
+	st.srv.metrics.resourcesByType[typ].Add(float64(resources))
+}
+
+// record notes an ACK or a NACK.
+func (st *stream) record(typ typeIdx, version string, nack *rpcstatus.Status) {
+	st.statusMu.Lock()
+	s := &st.status[typ]
+	node := st.node
+	if nack != nil {
+		s.NackError = nack.GetMessage()
+	} else {
+		s.Acked, s.NackError = version, ""
+	}
+	st.statusMu.Unlock()
+	if nack == nil {
+		st.srv.metrics.acksByType[typ].Inc()
+		return
+	}
+	st.srv.metrics.nacksByType[typ].Inc()
+	st.srv.log.Warn("config rejected by Envoy", zap.String("node-id", node.GetId()), zap.String("group", node.GetCluster()),
+		zap.String("type", typeNames[typ]), zap.String("version", version), zap.String("error", nack.GetMessage()))
+}
+
+// holds records the version a reconnecting node says it already has, as if
+// ACKed: a replica that finds nothing to send sends nothing, and without this
+// the node would look as if it held nothing.
+func (st *stream) holds(typ typeIdx, version string) {
+	st.statusMu.Lock()
+	if st.status[typ].Acked == "" {
+		st.status[typ].Acked = version
+	}
+	st.statusMu.Unlock()
+}
+
+// streamSet is every open stream, for Proxies.
+type streamSet struct {
+	mu   sync.Mutex
+	next int64
+	all  map[int64]*stream
+}
+
+func (s *Server) open(delta bool, fixedType string) *stream {
+	st := &stream{srv: s, delta: delta, fixedType: fixedType, wakeCh: make(chan struct{}, 1), connected: time.Now()}
+	s.streams.mu.Lock()
+	s.streams.next++
+	st.id = s.streams.next
+	s.streams.all[st.id] = st
+	s.streams.mu.Unlock()
+	s.metrics.streams.WithLabelValues(modeName(delta)).Inc()
+	return st
+}
+
+func (s *Server) close(st *stream) {
+	if st.group != nil {
+		st.group.leave(st)
+	}
+	s.streams.mu.Lock()
+	delete(s.streams.all, st.id)
+	s.streams.mu.Unlock()
+	s.metrics.streams.WithLabelValues(modeName(st.delta)).Dec()
+}
+
+func (s *Server) serveDelta(ss grpc.BidiStreamingServer[discoveryv3.DeltaDiscoveryRequest, discoveryv3.DeltaDiscoveryResponse], fixedType string) error {
+	st := s.open(true, fixedType)
+	defer s.close(st)
+	st.sendDelta = ss.Send
+	return serve(ss.Context(), s.ctx, st, ss.Recv, st.onDelta)
+}
+
+func (s *Server) serveSotw(ss grpc.BidiStreamingServer[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse], fixedType string) error {
+	st := s.open(false, fixedType)
+	defer s.close(st)
+	st.sendSotw = ss.Send
+	return serve(ss.Context(), s.ctx, st, ss.Recv, st.onSotw)
+}
+
+func modeName(delta bool) string {
+	if delta {
+		return "delta"
+	}
+	return "sotw"
+}

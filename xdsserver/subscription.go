@@ -1,0 +1,237 @@
+package xdsserver
+
+import (
+	"cmp"
+	"slices"
+)
+
+// subscription is what one stream asked for of one type and what the
+// client holds of it.
+type subscription struct {
+	wildcard bool
+	// legacy: the first request named nothing, which means the wildcard
+	// until the client names something.
+	legacy bool
+	names  map[string]struct{}
+
+	// sent is the build the client holds: for every name it wants, sent's
+	// resource (or nothing, where sent has none). nil before the first
+	// response, or after a reconnect that claims versions this replica no
+	// longer knows.
+	sent *builtType
+	// initial is what a delta client said it held when it opened the
+	// stream (initial_resource_versions), until the first response.
+	initial map[string]string
+	// claim is the version a state-of-the-world client said it held when
+	// it opened the stream, until it is compared with the group's builds.
+	claim string
+	// nonce is the nonce of the last state-of-the-world response: requests
+	// carrying an older one answer a response the client has since
+	// replaced, and are ignored.
+	nonce string
+}
+
+func newSubscription(first []string) *subscription {
+	s := &subscription{names: map[string]struct{}{}, legacy: len(first) == 0, wildcard: len(first) == 0}
+	return s
+}
+
+func (s *subscription) wants(name string) bool {
+	if s.wildcard {
+		return true
+	}
+	_, ok := s.names[name]
+	return ok
+}
+
+// subscribe applies a delta request's subscribe and unsubscribe lists and
+// returns the names the client did not want before.
+func (s *subscription) subscribe(add, remove []string) []string {
+	var added []string
+	if s.legacy && len(add) > 0 {
+		// Naming something ends the legacy wildcard, unless "*" is named.
+		s.legacy, s.wildcard = false, false
+	}
+	for _, name := range add {
+		if name == "*" {
+			s.wildcard = true
+			continue
+		}
+		if !s.wants(name) {
+			added = append(added, name)
+		}
+		s.names[name] = struct{}{}
+	}
+	for _, name := range remove {
+		if name == "*" {
+			s.wildcard, s.legacy = false, false
+			continue
+		}
+		delete(s.names, name)
+	}
+	return added
+}
+
+// replace applies a state-of-the-world request, which lists every name the
+// client wants, and returns the names it did not want before.
+func (s *subscription) replace(names []string) []string {
+	if s.legacy && len(names) == 0 {
+		return nil
+	}
+	var added []string
+	next := make(map[string]struct{}, len(names))
+	wildcard := false
+	for _, name := range names {
+		if name == "*" {
+			wildcard = true
+			continue
+		}
+		if !s.wants(name) {
+			added = append(added, name)
+		}
+		next[name] = struct{}{}
+	}
+	s.legacy, s.wildcard, s.names = false, wildcard, next
+	return added
+}
+
+// resolveClaim compares a state-of-the-world client's claimed version with
+// the group's current build of the type and the one before: versions are
+// content hashes, so a client that holds either, from any replica, is sent
+// only what it lacks.
+func (s *subscription) resolveClaim(cur *builtType) {
+	if s.claim == "" {
+		return
+	}
+	if cur.version == s.claim {
+		s.sent = cur
+	} else if base := cur.base.Load(); base != nil && base.version == s.claim {
+		s.sent = base
+	}
+	s.claim = ""
+}
+
+// changes returns what a client lacks of cur among the names it wants:
+// resources to send, names to remove, and whether the resources are cur's
+// own changed list (shared by every stream, not to be modified). added are
+// names the client has just subscribed to; it holds none of them.
+func (s *subscription) changes(cur *builtType, added []string) (res []*resource, removed []string, shared bool) {
+	base := s.sent
+	if base == cur && s.initial == nil {
+		return cur.pick(added), nil, false
+	}
+	if base == nil || s.initial != nil || cur.base.Load() != base {
+		res, removed = s.diff(cur, added)
+		return res, removed, false
+	}
+	// The common case: the client holds the build cur replaced, and what
+	// changed since was worked out once for every stream.
+	if s.wildcard && len(added) == 0 {
+		return cur.changed, cur.removed, true
+	}
+	isAdded := nameSet(added)
+	for _, r := range cur.changed {
+		if _, ok := isAdded[r.name]; !ok && s.wants(r.name) {
+			res = append(res, r)
+		}
+	}
+	res = append(res, cur.pick(added)...)
+	for _, name := range cur.removed {
+		if s.wants(name) {
+			removed = append(removed, name)
+		}
+	}
+	return res, removed, false
+}
+
+// diff compares cur with what the client holds, name by name.
+func (s *subscription) diff(cur *builtType, added []string) (res []*resource, removed []string) {
+	isAdded := nameSet(added)
+	held := func(name string) (string, bool) {
+		if _, ok := isAdded[name]; ok {
+			return "", false
+		}
+		if s.initial != nil {
+			h, ok := s.initial[name]
+			return h, ok
+		}
+		if s.sent != nil {
+			if r, ok := s.sent.byName[name]; ok {
+				return r.hash, true
+			}
+		}
+		return "", false
+	}
+	consider := func(name string, r *resource) {
+		h, ok := held(name)
+		switch {
+		case r != nil && (!ok || h != r.hash):
+			res = append(res, r)
+		case r == nil && ok:
+			removed = append(removed, name)
+		}
+	}
+	if !s.wildcard {
+		for name := range s.names {
+			consider(name, cur.byName[name])
+		}
+		slices.SortFunc(res, func(a, b *resource) int { return cmp.Compare(a.name, b.name) })
+		slices.Sort(removed)
+		return res, removed
+	}
+	for _, r := range cur.sorted {
+		consider(r.name, r)
+	}
+	switch {
+	case s.initial != nil:
+		for name := range s.initial {
+			if _, ok := cur.byName[name]; !ok {
+				removed = append(removed, name)
+			}
+		}
+		slices.Sort(removed)
+	case s.sent != nil:
+		for _, r := range s.sent.sorted {
+			if _, ok := cur.byName[r.name]; !ok {
+				removed = append(removed, r.name)
+			}
+		}
+	}
+	return res, removed
+}
+
+// all returns every resource of cur the client wants, in name order.
+func (s *subscription) all(cur *builtType) []*resource {
+	if s.wildcard {
+		return cur.sorted
+	}
+	var out []*resource
+	for _, r := range cur.sorted {
+		if _, ok := s.names[r.name]; ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// pick returns the named resources that exist in b.
+func (b *builtType) pick(names []string) []*resource {
+	var out []*resource
+	for _, name := range names {
+		if r, ok := b.byName[name]; ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func nameSet(names []string) map[string]struct{} {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		m[n] = struct{}{}
+	}
+	return m
+}
