@@ -25,7 +25,9 @@ type GRPCConfig struct {
 	StreamBurst int
 }
 
-// ServerOptions returns the gRPC options for an xDS server.
+// ServerOptions returns the gRPC options for an xDS server. A Server must
+// be registered on a gRPC server made with them: they carry the codec that
+// sends its responses.
 func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 	if cfg.KeepaliveTime <= 0 {
 		cfg.KeepaliveTime = 30 * time.Second
@@ -40,6 +42,8 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 		// Envoy pings at most every few seconds when configured to; allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1 << 16),
+		// Responses are assembled from shared encodings (wire.go).
+		grpc.ForceServerCodecV2(newCodec()),
 	}
 	if cfg.StreamRate > 0 {
 		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1))))

@@ -119,6 +119,7 @@ func TestDeltaSubscribeUnsubscribe(t *testing.T) {
 	d.none()
 
 	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesUnsubscribe: []string{"web"}})
+	time.Sleep(100 * time.Millisecond) // the stream takes requests and publishes in the order they reach it
 	if err := srv.Publish(translate(t, 11, moveWebA)); err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func startReplica(t *testing.T, res *translator.Resources) (*xdsserver.Server, s
 	if err := srv.Publish(res); err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{})...)
 	srv.Register(g)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,7 +16,8 @@ type (
 
 // Register adds the aggregated discovery service and the single-type ones
 // (CDS, EDS, LDS, RDS on streams of their own) to a gRPC server. The unary
-// REST-style Fetch methods answer UNIMPLEMENTED.
+// REST-style Fetch methods answer UNIMPLEMENTED. g must be made with
+// ServerOptions, which carry the codec the responses need.
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{s: s})
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, cds{s: s})

@@ -9,12 +9,10 @@ import (
 	"slices"
 	"sync/atomic"
 
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/chancery-xds/chancery/translator"
 )
@@ -67,14 +65,14 @@ type validatable interface {
 	ValidateAll() error
 }
 
-// resource is one resource marshalled once, in the two forms responses
-// carry it. Every stream that sends it shares these: a push to a thousand
-// Envoys marshals nothing, it copies bytes.
+// resource is one resource marshalled once, as an entry of each kind of
+// response (wire.go). Every stream that sends it shares these bytes: a push
+// to a thousand Envoys marshals nothing.
 type resource struct {
 	name  string
-	hash  string                // content hash of the encoding: the delta version
-	any   *anypb.Any            // state of the world
-	delta *discoveryv3.Resource // delta: name, version and the same Any
+	hash  string // content hash of the encoding: the delta version
+	sotw  []byte // a DiscoveryResponse resources entry
+	delta []byte // a DeltaDiscoveryResponse resources entry
 }
 
 // encoded is the encoder's memory of one message.
@@ -154,8 +152,8 @@ func (e *encoder) encode(typ typeIdx, m proto.Message) *encoded {
 	}
 	name := cachev3.GetResourceName(m)
 	hash := cachev3.HashResource(b)
-	a := &anypb.Any{TypeUrl: typeURLs[typ], Value: b}
-	enc.res = &resource{name: name, hash: hash, any: a, delta: &discoveryv3.Resource{Name: name, Version: hash, Resource: a}}
+	enc.res = &resource{name: name, hash: hash}
+	enc.res.sotw, enc.res.delta = resourceEntries(typeURLs[typ], name, hash, b)
 	return enc
 }
 
@@ -167,7 +165,6 @@ type builtType struct {
 	items   []types.Resource // the translator's messages, for reuse checks, consistency and debugging
 	sorted  []*resource      // by name
 	byName  map[string]*resource
-	anys    []*anypb.Any // sorted's encodings: a state-of-the-world response of the whole type
 	version string
 
 	// base is the build this one replaced, kept until the next replaces
@@ -175,8 +172,7 @@ type builtType struct {
 	// once for every stream that holds base.
 	base    atomic.Pointer[builtType]
 	changed []*resource // new or changed since base, by name
-	deltas  []*discoveryv3.Resource
-	removed []string // names in base and not in this build, sorted
+	removed []string    // names in base and not in this build, sorted
 }
 
 // groupSnapshot is one node group's served state: a build per type.
@@ -260,9 +256,7 @@ func (e *encoder) buildType(typ typeIdx, items []types.Resource, prev *builtType
 	}
 	slices.SortFunc(b.sorted, func(x, y *resource) int { return cmp.Compare(x.name, y.name) })
 	h := sha256.New()
-	b.anys = make([]*anypb.Any, len(b.sorted))
-	for i, r := range b.sorted {
-		b.anys[i] = r.any
+	for _, r := range b.sorted {
 		writeField(h, r.name)
 		writeField(h, r.hash)
 	}
@@ -301,10 +295,6 @@ func (b *builtType) diff(base *builtType) {
 			i++
 			j++
 		}
-	}
-	b.deltas = make([]*discoveryv3.Resource, len(b.changed))
-	for i, r := range b.changed {
-		b.deltas[i] = r.delta
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // stream is one xDS stream, state of the world or delta. Its handler
@@ -38,8 +37,7 @@ type stream struct {
 	subs  [numTypes]*subscription
 	seq   uint64
 
-	sendDelta func(*discoveryv3.DeltaDiscoveryResponse) error
-	sendSotw  func(*discoveryv3.DiscoveryResponse) error
+	send func(*wireMessage) error // the stream's SendMsg
 
 	statusMu  sync.Mutex // guards what follows, read by Proxies
 	node      *corev3.Node
@@ -220,42 +218,26 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 	sub.resolveClaim(cur)
 	first := sub.sent == nil
 	moved := sub.sent != cur
-	res, removed, shared := sub.changes(cur, added)
+	res, removed := sub.changes(cur, added)
 	sub.sent, sub.initial = cur, nil
+	var msg *wireMessage
 	if st.delta {
 		if len(res) == 0 && len(removed) == 0 && !(first && sub.wildcard) {
 			return nil
 		}
-		resp := &discoveryv3.DeltaDiscoveryResponse{
-			SystemVersionInfo: cur.version, TypeUrl: typeURLs[typ], RemovedResources: removed,
-			Nonce: st.nonce(cur.version),
+		msg = deltaResponse(cur.version, typeURLs[typ], st.nonce(cur.version), res, removed)
+	} else {
+		if !moved && len(res) == 0 {
+			return nil
 		}
-		if shared {
-			resp.Resources = cur.deltas
-		} else {
-			resp.Resources = make([]*discoveryv3.Resource, len(res))
-			for i, r := range res {
-				resp.Resources[i] = r.delta
-			}
-		}
-		st.sent(typ, cur.version, len(resp.Resources))
-		return st.sendDelta(resp)
+		if typ.fullState() {
+			res = sub.all(cur) // every response of these types holds them all
+		} // the others hold what changed; the rest of what the client holds stands
+		sub.nonce = st.nonce(cur.version)
+		msg = sotwResponse(cur.version, typeURLs[typ], sub.nonce, res)
 	}
-	if !moved && len(res) == 0 {
-		return nil
-	}
-	resp := &discoveryv3.DiscoveryResponse{VersionInfo: cur.version, TypeUrl: typeURLs[typ], Nonce: st.nonce(cur.version)}
-	switch {
-	case typ.fullState() && sub.wildcard:
-		resp.Resources = cur.anys // every response of these types holds them all
-	case typ.fullState():
-		resp.Resources = anys(sub.all(cur))
-	default:
-		resp.Resources = anys(res) // the rest of what it holds is unchanged
-	}
-	sub.nonce = resp.Nonce
-	st.sent(typ, cur.version, len(resp.Resources))
-	return st.sendSotw(resp)
+	st.sent(typ, cur.version, len(res))
+	return st.send(msg)
 }
 
 // nonce numbers a response and carries its version, so that an ACK says
@@ -270,14 +252,6 @@ func versionOfNonce(nonce string) string {
 		return nonce[i+1:]
 	}
 	return ""
-}
-
-func anys(res []*resource) []*anypb.Any {
-	out := make([]*anypb.Any, len(res))
-	for i, r := range res {
-		out[i] = r.any
-	}
-	return out
 }
 
 // sent notes a response in the stream's status.
@@ -351,14 +325,14 @@ func (s *Server) close(st *stream) {
 func (s *Server) serveDelta(ss grpc.BidiStreamingServer[discoveryv3.DeltaDiscoveryRequest, discoveryv3.DeltaDiscoveryResponse], fixedType string) error {
 	st := s.open(true, fixedType)
 	defer s.close(st)
-	st.sendDelta = ss.Send
+	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
 	return serve(ss.Context(), s.ctx, st, ss.Recv, st.onDelta)
 }
 
 func (s *Server) serveSotw(ss grpc.BidiStreamingServer[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse], fixedType string) error {
 	st := s.open(false, fixedType)
 	defer s.close(st)
-	st.sendSotw = ss.Send
+	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
 	return serve(ss.Context(), s.ctx, st, ss.Recv, st.onSotw)
 }
 

@@ -112,22 +112,21 @@ func (s *subscription) resolveClaim(cur *builtType) {
 }
 
 // changes returns what a client lacks of cur among the names it wants:
-// resources to send, names to remove, and whether the resources are cur's
-// own changed list (shared by every stream, not to be modified). added are
-// names the client has just subscribed to; it holds none of them.
-func (s *subscription) changes(cur *builtType, added []string) (res []*resource, removed []string, shared bool) {
+// resources to send and names to remove. They may be cur's own lists,
+// shared by every stream and not to be modified. added are names the
+// client has just subscribed to; it holds none of them.
+func (s *subscription) changes(cur *builtType, added []string) (res []*resource, removed []string) {
 	base := s.sent
 	if base == cur && s.initial == nil {
-		return cur.pick(added), nil, false
+		return cur.pick(added), nil
 	}
 	if base == nil || s.initial != nil || cur.base.Load() != base {
-		res, removed = s.diff(cur, added)
-		return res, removed, false
+		return s.diff(cur, added)
 	}
 	// The common case: the client holds the build cur replaced, and what
 	// changed since was worked out once for every stream.
 	if s.wildcard && len(added) == 0 {
-		return cur.changed, cur.removed, true
+		return cur.changed, cur.removed
 	}
 	isAdded := nameSet(added)
 	for _, r := range cur.changed {
@@ -141,7 +140,7 @@ func (s *subscription) changes(cur *builtType, added []string) (res []*resource,
 			removed = append(removed, name)
 		}
 	}
-	return res, removed, false
+	return res, removed
 }
 
 // diff compares cur with what the client holds, name by name.
