@@ -163,7 +163,7 @@ func TestSotwStaleNonceAndPartialEndpoints(t *testing.T) {
 	if len(first.GetResources()) != 2 {
 		t.Fatalf("first endpoints response has %d resources, want 2", len(first.GetResources()))
 	}
-	// Two changes before the client answers the first response.
+	s.request(resourcev3.EndpointType, first.GetVersionInfo(), first.GetNonce(), "web", "api")
 	if err := srv.Publish(translate(t, 11, withAPI(8095))); err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +171,10 @@ func TestSotwStaleNonceAndPartialEndpoints(t *testing.T) {
 	if len(second.GetResources()) != 1 {
 		t.Fatalf("after one endpoint change, %d resources, want web's alone", len(second.GetResources()))
 	}
-	// A late answer to the first response, naming api alone, is stale: it
-	// changes nothing and is not answered.
+	// A late second answer to the first response, naming api alone, is
+	// stale: it changes nothing.
 	s.request(resourcev3.EndpointType, first.GetVersionInfo(), first.GetNonce(), "api")
+	s.request(resourcev3.EndpointType, second.GetVersionInfo(), second.GetNonce(), "web", "api")
 	if err := srv.Publish(translate(t, 12, withAPI(8096))); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +182,32 @@ func TestSotwStaleNonceAndPartialEndpoints(t *testing.T) {
 	if third.GetVersionInfo() == second.GetVersionInfo() || len(third.GetResources()) != 1 {
 		t.Fatalf("third response: version %s (second %s), %d resources", third.GetVersionInfo(), second.GetVersionInfo(), len(third.GetResources()))
 	}
+}
+
+// Until a client answers a response, publishes wait; its answer brings the
+// newest state in one response.
+func TestUnansweredResponseHoldsPublishes(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, withAPI(0)))
+	d := openDelta(t, addr)
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web", "api"}})
+	first := d.recv()
+	for i, port := range []int{8095, 8096, 8097} {
+		if err := srv.Publish(translate(t, int64(11+i), withAPI(port))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.none()
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: first.GetNonce()})
+	r := d.recv()
+	if got := names(r); len(got) != 1 || got[0] != "web" {
+		t.Fatalf("after the ACK: %v, want [web]", got)
+	}
+	latest, _ := srv.Versions("edge")
+	if r.GetSystemVersionInfo() != latest.Versions["endpoints"] {
+		t.Errorf("after the ACK: version %s, want the newest %s", r.GetSystemVersionInfo(), latest.Versions["endpoints"])
+	}
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: r.GetNonce()})
+	d.none()
 }
 
 // A state-of-the-world client that reconnects holding the version before

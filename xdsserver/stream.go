@@ -137,10 +137,13 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 	if err != nil || !ok {
 		return err
 	}
+	sub := st.subs[typ]
 	if nonce := req.GetResponseNonce(); nonce != "" {
 		st.record(typ, versionOfNonce(nonce), req.GetErrorDetail())
+		if sub != nil && nonce == sub.nonce {
+			sub.waiting = false
+		}
 	}
-	sub := st.subs[typ]
 	if sub == nil {
 		sub = newSubscription(req.GetResourceNamesSubscribe())
 		sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
@@ -152,10 +155,7 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 		return st.respond(typ, nil)
 	}
 	added := sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
-	if len(added) == 0 {
-		return nil // an ACK, a NACK or an unsubscription: nothing to send
-	}
-	return st.respond(typ, added)
+	return st.respond(typ, added) // after an ACK, what was published while the client applied the last response
 }
 
 // onSotw handles one state-of-the-world request.
@@ -181,11 +181,9 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
 			return nil // answers a response since replaced; the client will answer that one too
 		}
 		st.record(typ, req.GetVersionInfo(), req.GetErrorDetail())
+		sub.waiting = false
 	}
 	added := sub.replace(req.GetResourceNames())
-	if len(added) == 0 {
-		return nil
-	}
 	return st.respond(typ, added)
 }
 
@@ -212,8 +210,8 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		return nil // the group's first publish wakes the stream
 	}
 	cur, sub := snap.types[typ], st.subs[typ]
-	if sub.sent == cur && len(added) == 0 && sub.initial == nil {
-		return nil
+	if len(added) == 0 && (sub.waiting || (sub.sent == cur && sub.initial == nil)) {
+		return nil // nothing new, or the client has yet to answer the last response
 	}
 	sub.resolveClaim(cur)
 	first := sub.sent == nil
@@ -225,7 +223,8 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		if len(res) == 0 && len(removed) == 0 && !(first && sub.wildcard) {
 			return nil
 		}
-		msg = deltaResponse(cur.version, typeURLs[typ], st.nonce(cur.version), res, removed)
+		sub.nonce = st.nonce(cur.version)
+		msg = deltaResponse(cur.version, typeURLs[typ], sub.nonce, res, removed)
 	} else {
 		if !moved && len(res) == 0 {
 			return nil
@@ -236,6 +235,7 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		sub.nonce = st.nonce(cur.version)
 		msg = sotwResponse(cur.version, typeURLs[typ], sub.nonce, res)
 	}
+	sub.waiting = true
 	st.sent(typ, cur.version, len(res))
 	return st.send(msg)
 }

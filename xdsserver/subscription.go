@@ -25,10 +25,12 @@ type subscription struct {
 	// claim is the version a state-of-the-world client said it held when
 	// it opened the stream, until it is compared with the group's builds.
 	claim string
-	// nonce is the nonce of the last state-of-the-world response: requests
-	// carrying an older one answer a response the client has since
-	// replaced, and are ignored.
-	nonce string
+	// nonce is the nonce of the last response, and waiting says the client
+	// has not answered it yet. Until it does, publishes are not sent: a
+	// client that is slow to apply config gets the newest state when it is
+	// ready instead of a queue of states it would apply one by one.
+	nonce   string
+	waiting bool
 }
 
 func newSubscription(first []string) *subscription {
@@ -170,12 +172,41 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 			removed = append(removed, name)
 		}
 	}
-	if !s.wildcard {
+	if !s.wildcard && len(s.names) < len(cur.sorted)/4 {
 		for name := range s.names {
 			consider(name, cur.byName[name])
 		}
 		slices.SortFunc(res, func(a, b *resource) int { return cmp.Compare(a.name, b.name) })
 		slices.Sort(removed)
+		return res, removed
+	}
+	if !s.wildcard {
+		// Most of the type: walk it in order, and what the client holds
+		// that is gone.
+		for _, r := range cur.sorted {
+			if s.wants(r.name) {
+				consider(r.name, r)
+			}
+		}
+		held := s.sent
+		if s.initial != nil {
+			held = nil
+			for name := range s.names {
+				if _, ok := s.initial[name]; ok && cur.byName[name] == nil {
+					removed = append(removed, name)
+				}
+			}
+			slices.Sort(removed)
+		}
+		if held != nil {
+			for _, r := range held.sorted {
+				_, kept := cur.byName[r.name]
+				_, isNew := isAdded[r.name]
+				if !kept && !isNew && s.wants(r.name) {
+					removed = append(removed, r.name)
+				}
+			}
+		}
 		return res, removed
 	}
 	for _, r := range cur.sorted {
