@@ -40,6 +40,10 @@ type Watcher struct {
 	log      *zap.Logger
 	entries  map[string]entry // etcd key -> decoded object
 	revision int64            // revision the entries reflect
+	// changed lists the objects written or deleted since the last snapshot
+	// handed out (at revision base); nil after a load, when that is unknown.
+	changed []model.Ref
+	base    int64
 
 	applied  atomic.Int64 // revision of the last snapshot handed out
 	progress atomic.Int64 // newest revision etcd said the watch has seen
@@ -114,6 +118,7 @@ func (w *Watcher) load(ctx context.Context) error {
 		entries, rev, err := w.readAll(ctx)
 		if err == nil {
 			w.entries, w.revision = entries, rev
+			w.changed = nil
 			w.progress.Store(rev)
 			w.heard.Store(time.Now().UnixNano())
 			w.metrics.loads.Inc()
@@ -228,14 +233,16 @@ func (w *Watcher) applyEvents(events []*clientv3.Event, rev int64) (changed bool
 		}
 		key := string(ev.Kv.Key)
 		if ev.Type == clientv3.EventTypeDelete {
-			if _, ok := w.entries[key]; ok {
+			if e, ok := w.entries[key]; ok {
 				delete(w.entries, key)
+				w.note(e.ref)
 				changed = true
 			}
 			continue
 		}
 		if e, ok := w.decode(ev.Kv); ok {
 			w.entries[key] = e
+			w.note(e.ref)
 			changed = true
 		}
 	}
@@ -245,9 +252,19 @@ func (w *Watcher) applyEvents(events []*clientv3.Event, rev int64) (changed bool
 	return changed
 }
 
+// note records a changed object for the next snapshot, unless the
+// changes since the last one are unknown.
+func (w *Watcher) note(ref model.Ref) {
+	if w.changed != nil {
+		w.changed = append(w.changed, ref)
+	}
+}
+
 // snapshot assembles the model snapshot of the current entries.
 func (w *Watcher) snapshot() *model.Snapshot {
 	s := model.NewSnapshot(w.revision)
+	s.Base, s.Changed = w.base, w.changed
+	w.base, w.changed = w.revision, []model.Ref{}
 	for _, e := range w.entries {
 		if e.err != nil {
 			s.Reject(e.ref, e.err)

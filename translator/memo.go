@@ -3,6 +3,7 @@ package translator
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -23,6 +24,12 @@ import (
 type Memo struct {
 	services map[string]*servicePart
 	tables   map[string]*tablePart
+
+	// The last translation and the snapshot rejections it started from:
+	// a snapshot that names its changes since that one, all of them
+	// endpoints or health verdicts, is translated by patching it (patch).
+	last         *Resources
+	lastRejected []model.Rejection
 }
 
 // tablePart is one route table's translation and what it depended on: the
@@ -44,6 +51,8 @@ type servicePart struct {
 	cluster *clusterv3.Cluster
 	load    *endpointv3.ClusterLoadAssignment
 	err     error
+	// clusterErr is the cluster's own error, which err includes.
+	clusterErr error
 }
 
 // NewMemo returns an empty memo.
@@ -66,10 +75,19 @@ func (m *Memo) service(name string, s *model.Snapshot) *servicePart {
 	}
 	// Keep copies: a caller may change a snapshot's maps in place later.
 	p := &servicePart{svc: svc, eps: maps.Clone(eps), health: maps.Clone(health)}
-	p.cluster, p.err = clusterFor(name, svc)
-	if p.err == nil {
-		p.err = envoyValid(p.cluster)
+	var old *servicePart
+	if m != nil {
+		old = m.services[name]
 	}
+	if old != nil && old.svc == svc && old.clusterErr == nil && old.cluster != nil {
+		p.cluster = old.cluster // the cluster depends on the service object alone
+	} else {
+		p.cluster, p.clusterErr = clusterFor(name, svc)
+		if p.clusterErr == nil {
+			p.clusterErr = envoyValid(p.cluster)
+		}
+	}
+	p.err = p.clusterErr
 	p.load = loadAssignmentFor(name, eps, health)
 	if p.err == nil {
 		p.err = envoyValid(p.load)
@@ -135,4 +153,89 @@ func sameObjects[T any](a, b map[string]*T) bool {
 		}
 	}
 	return true
+}
+
+// remember keeps a translation for the next snapshot to patch.
+func (m *Memo) remember(s *model.Snapshot, res *Resources) {
+	if m != nil {
+		m.last, m.lastRejected = res, s.Rejected
+	}
+}
+
+// patch translates a snapshot that differs from the last one only in
+// endpoints and health verdicts of services that translated before and
+// still do: their load assignments are rebuilt and put in place of the old
+// ones, in a copy of each group that has them. Everything else (clusters,
+// routes, listeners, which group gets what, rejections) depends on none of
+// that, so the result is what a full translation gives, at the cost of the
+// change. It reports false when the snapshot does not qualify.
+func (m *Memo) patch(s *model.Snapshot) (*Resources, bool) {
+	if m == nil || m.last == nil || s.Changed == nil || s.Base != m.last.Revision || !sameRejections(s.Rejected, m.lastRejected) {
+		return nil, false
+	}
+	changed := map[string]bool{}
+	for _, ref := range s.Changed {
+		if ref.Kind != model.KindEndpoint && ref.Kind != model.KindHealth {
+			return nil, false
+		}
+		svc, _, ok := strings.Cut(ref.Name, "/")
+		if !ok {
+			return nil, false
+		}
+		changed[svc] = true
+	}
+	loads := map[string]*endpointv3.ClusterLoadAssignment{}
+	for name := range changed {
+		old := m.services[name]
+		if old == nil || old.err != nil || s.Services[name] != old.svc {
+			return nil, false
+		}
+		p := m.service(name, s)
+		if p.err != nil {
+			delete(m.services, name) // the full translation that follows starts this service afresh
+			return nil, false
+		}
+		loads[name] = p.load
+	}
+	res := &Resources{Revision: s.Revision, Groups: make(map[string]*GroupResources, len(m.last.Groups)), Rejected: m.last.Rejected}
+	patched := map[*GroupResources]*GroupResources{}
+	for g, gr := range m.last.Groups {
+		next, ok := patched[gr]
+		if !ok {
+			next = gr.withLoads(loads)
+			patched[gr] = next
+		}
+		res.Groups[g] = next
+	}
+	return res, true
+}
+
+// withLoads returns gr with the named load assignments replaced, or gr
+// itself when it has none of them.
+func (gr *GroupResources) withLoads(loads map[string]*endpointv3.ClusterLoadAssignment) *GroupResources {
+	var eps []*endpointv3.ClusterLoadAssignment
+	for name, load := range loads {
+		i, found := slices.BinarySearchFunc(gr.Endpoints, name, func(c *endpointv3.ClusterLoadAssignment, name string) int {
+			return strings.Compare(c.GetClusterName(), name)
+		})
+		if !found {
+			continue
+		}
+		if eps == nil {
+			eps = slices.Clone(gr.Endpoints)
+		}
+		eps[i] = load
+	}
+	if eps == nil {
+		return gr
+	}
+	next := *gr
+	next.Endpoints = eps
+	return &next
+}
+
+func sameRejections(a, b []model.Rejection) bool {
+	return slices.EqualFunc(a, b, func(x, y model.Rejection) bool {
+		return x.Ref == y.Ref && x.Err.Error() == y.Err.Error()
+	})
 }

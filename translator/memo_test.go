@@ -61,3 +61,69 @@ func TestMemoMatchesTranslateAndReusesUnchangedServices(t *testing.T) {
 	decode(ref(model.KindService, "a"), `{"protocol":"tcp","connect_timeout":"2s"}`)
 	check("service a back, changed")
 }
+
+// A snapshot that names its changes since the last one, all endpoints and
+// health verdicts, is translated by patching the last translation: the
+// output equals pure translation, and groups without the changed services
+// keep their resources as they were, pointer and all.
+func TestMemoPatchesEndpointChanges(t *testing.T) {
+	ref := func(k model.Kind, n string) model.Ref { return model.Ref{Kind: k, Name: n} }
+	objects := map[model.Ref]model.Object{}
+	decode := func(r model.Ref, v string) {
+		obj, err := model.Decode(r, []byte(v))
+		if err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		objects[r] = obj
+	}
+	rev := int64(1)
+	snapshot := func(changed ...model.Ref) *model.Snapshot {
+		s := model.NewSnapshot(rev)
+		for r, o := range objects {
+			s.Add(r, o)
+		}
+		s.Base, s.Changed = rev-1, changed
+		rev++
+		return s
+	}
+	decode(ref(model.KindService, "a"), `{"protocol":"http"}`)
+	decode(ref(model.KindService, "b"), `{"protocol":"http"}`)
+	decode(ref(model.KindEndpoint, "a/1"), `{"address":"10.0.0.1","port":80}`)
+	decode(ref(model.KindEndpoint, "b/1"), `{"address":"10.0.0.2","port":80}`)
+	decode(ref(model.KindRouteTable, "ra"), `{"virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/"},"service":"a"}]}]}`)
+	decode(ref(model.KindRouteTable, "rb"), `{"virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/"},"service":"b"}]}]}`)
+	decode(ref(model.KindListener, "la"), `{"port":80,"protocol":"http","route_table":"ra","groups":["ga"]}`)
+	decode(ref(model.KindListener, "lb"), `{"port":81,"protocol":"http","route_table":"rb","groups":["gb"]}`)
+
+	memo := NewMemo()
+	check := func(step string, changed ...model.Ref) (prev, got *Resources) {
+		t.Helper()
+		s := snapshot(changed...)
+		prev = memo.last
+		got, _ = memo.Translate(s)
+		want, _ := Translate(s)
+		t.Log(step)
+		marshalAll(t, want).diff(t, marshalAll(t, got))
+		return prev, got
+	}
+	check("first (changes unknown)")
+	decode(ref(model.KindEndpoint, "a/1"), `{"address":"10.0.0.1","port":81}`)
+	prev, got := check("endpoint of a moved", ref(model.KindEndpoint, "a/1"))
+	if got.Groups["gb"] != prev.Groups["gb"] {
+		t.Error("group gb, which does not reach a, was rebuilt")
+	}
+	if got.Groups["ga"] == prev.Groups["ga"] || got.Groups["ga"].Listeners[0] != prev.Groups["ga"].Listeners[0] {
+		t.Error("group ga was not patched in place of its load assignment alone")
+	}
+	decode(ref(model.KindHealth, "b/1"), `{"status":"unhealthy"}`)
+	prev, got = check("health of b", ref(model.KindHealth, "b/1"))
+	if got.Groups["ga"] != prev.Groups["ga"] {
+		t.Error("group ga, which does not reach b, was rebuilt")
+	}
+	delete(objects, ref(model.KindEndpoint, "a/1"))
+	check("endpoint of a deleted", ref(model.KindEndpoint, "a/1"))
+	decode(ref(model.KindService, "a"), `{"protocol":"http","connect_timeout":"3s"}`)
+	check("service a changed: a full translation", ref(model.KindService, "a"))
+	decode(ref(model.KindEndpoint, "c/1"), `{"address":"10.0.0.3","port":80}`)
+	check("endpoint of a service that does not exist", ref(model.KindEndpoint, "c/1"))
+}

@@ -43,6 +43,10 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 	if s == nil {
 		s = model.NewSnapshot(0)
 	}
+	if res, ok := m.patch(s); ok {
+		m.remember(s, res)
+		return res, joinRejections(res.Rejected)
+	}
 	rej := newRejections(s.Rejected)
 	// Order matters: a service that fails translation turns the routes and
 	// TCP listeners that reach it into rejections, and a route table that
@@ -56,9 +60,14 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 		Groups:   assembleGroups(lis, svcs),
 		Rejected: rej.sorted(),
 	}
-	errs := make([]error, len(res.Rejected))
-	for i, r := range res.Rejected {
+	m.remember(s, res)
+	return res, joinRejections(res.Rejected)
+}
+
+func joinRejections(rejected []model.Rejection) error {
+	errs := make([]error, len(rejected))
+	for i, r := range rejected {
 		errs[i] = r
 	}
-	return res, errors.Join(errs...)
+	return errors.Join(errs...)
 }

@@ -1,9 +1,14 @@
 package xdsserver
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
 	"github.com/chancery-xds/chancery/translator"
 )
@@ -26,5 +31,49 @@ func TestHeldVersionMatchesSnapshotVersion(t *testing.T) {
 	delete(held, "b")
 	if heldVersion(held) == snap.versions["clusters"] {
 		t.Error("a subset hashes to the full version")
+	}
+}
+
+// A build patched from the one before (one load assignment replaced) has
+// the version a build from scratch gives the same resources, and names
+// exactly what changed.
+func TestPatchedBuildMatchesFullBuild(t *testing.T) {
+	cla := func(name string, port uint32) *endpointv3.ClusterLoadAssignment {
+		return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+					Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
+	}
+	var items []types.Resource
+	for i := range 100 {
+		items = append(items, cla(fmt.Sprintf("svc-%03d", i), uint32(8000+i)))
+	}
+	enc := newEncoder()
+	first, err := enc.buildType(endpointsIdx, items, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := slices.Clone(items)
+	next[42] = cla("svc-042", 9042)
+	enc.begin()
+	patched, err := enc.buildType(endpointsIdx, next, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := newEncoder().buildType(endpointsIdx, next, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if patched.version != full.version || patched.version == first.version {
+		t.Errorf("versions: first %s, patched %s, full build %s", first.version, patched.version, full.version)
+	}
+	if len(patched.changed) != 1 || patched.changed[0].name != "svc-042" || len(patched.removed) != 0 {
+		t.Errorf("changed %d (want svc-042 alone), removed %v", len(patched.changed), patched.removed)
+	}
+	if patched.base.Load() != first {
+		t.Error("the patched build does not name the build it replaced")
+	}
+	if r := patched.lookup("svc-042"); r == nil || r != patched.changed[0] {
+		t.Error("lookup does not find the replaced resource")
 	}
 }

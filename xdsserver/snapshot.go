@@ -69,17 +69,17 @@ type validatable interface {
 // response (wire.go). Every stream that sends it shares these bytes: a push
 // to a thousand Envoys marshals nothing.
 type resource struct {
-	name  string
-	hash  string // content hash of the encoding: the delta version
-	sotw  []byte // a DiscoveryResponse resources entry
-	delta []byte // a DeltaDiscoveryResponse resources entry
+	name   string
+	hash   string // content hash of the encoding: the delta version
+	digest digest // of name and hash, for the type's version
+	sotw   []byte // a DiscoveryResponse resources entry
+	delta  []byte // a DeltaDiscoveryResponse resources entry
 }
 
 // encoded is the encoder's memory of one message.
 type encoded struct {
 	res *resource
 	err error
-	gen uint64 // the last publish that used it
 }
 
 // encoder marshals, hashes and validates each distinct resource once, however
@@ -88,7 +88,6 @@ type encoded struct {
 // still published.
 type encoder struct {
 	seen  map[proto.Message]*encoded
-	gen   uint64
 	types []*builtType // this publish's built types, shared by groups that have the same resources
 	items map[*translator.GroupResources]*[numTypes][]types.Resource
 }
@@ -99,19 +98,32 @@ func newEncoder() *encoder {
 	return e
 }
 
-// begin starts a publish; prune, after it, forgets what it did not use.
+// begin starts a publish; prune, after it, forgets what it no longer uses.
 func (e *encoder) begin() {
-	e.gen++
 	e.types = nil
 	e.items = map[*translator.GroupResources]*[numTypes][]types.Resource{}
 }
 
+// prune forgets the encodings of messages no longer published. It walks
+// everything only once what it remembers has grown to twice what is
+// published, so that a publish costs what changed.
 func (e *encoder) prune() {
-	for m, enc := range e.seen {
-		if enc.gen != e.gen {
-			delete(e.seen, m)
+	live := 0
+	for _, b := range e.types {
+		live += len(b.items)
+	}
+	if len(e.seen) <= 2*live+1024 {
+		return
+	}
+	keep := make(map[proto.Message]*encoded, live)
+	for _, b := range e.types {
+		for _, m := range b.items {
+			if enc, ok := e.seen[m]; ok {
+				keep[m] = enc
+			}
 		}
 	}
+	e.seen = keep
 }
 
 // itemsOf lists a group's resources by type, once per publish for groups
@@ -135,10 +147,9 @@ func (e *encoder) itemsOf(g *translator.GroupResources) *[numTypes][]types.Resou
 
 func (e *encoder) encode(typ typeIdx, m proto.Message) *encoded {
 	if enc, ok := e.seen[m]; ok {
-		enc.gen = e.gen
 		return enc
 	}
-	enc := &encoded{gen: e.gen}
+	enc := &encoded{}
 	e.seen[m] = enc
 	if v, ok := m.(validatable); ok {
 		if enc.err = v.ValidateAll(); enc.err != nil {
@@ -152,7 +163,7 @@ func (e *encoder) encode(typ typeIdx, m proto.Message) *encoded {
 	}
 	name := cachev3.GetResourceName(m)
 	hash := cachev3.HashResource(b)
-	enc.res = &resource{name: name, hash: hash}
+	enc.res = &resource{name: name, hash: hash, digest: entryDigest(name, hash)}
 	enc.res.sotw, enc.res.delta = resourceEntries(typeURLs[typ], name, hash, b)
 	return enc
 }
@@ -164,7 +175,8 @@ type builtType struct {
 	typ     typeIdx
 	items   []types.Resource // the translator's messages, for reuse checks, consistency and debugging
 	sorted  []*resource      // by name
-	byName  map[string]*resource
+	aligned bool             // sorted[i] is items[i]'s: the translator gave them in name order
+	sum     digest
 	version string
 
 	// base is the build this one replaced, kept until the next replaces
@@ -173,6 +185,15 @@ type builtType struct {
 	base    atomic.Pointer[builtType]
 	changed []*resource // new or changed since base, by name
 	removed []string    // names in base and not in this build, sorted
+}
+
+// lookup finds a resource by name.
+func (b *builtType) lookup(name string) *resource {
+	i, ok := slices.BinarySearchFunc(b.sorted, name, func(r *resource, name string) int { return cmp.Compare(r.name, name) })
+	if !ok {
+		return nil
+	}
+	return b.sorted[i]
 }
 
 // groupSnapshot is one node group's served state: a build per type.
@@ -229,6 +250,9 @@ func (g *groupSnapshot) consistent() error {
 // reuses what this publish built for another group with the same resources
 // (the translator shares resource pointers between groups), or prev, the
 // group's last build of the type, when its resources are the very same.
+// When only a few of prev's resources were replaced (one endpoint write
+// replaces one load assignment), it patches prev: the cost is that of the
+// change, not of the type.
 func (e *encoder) buildType(typ typeIdx, items []types.Resource, prev *builtType) (*builtType, error) {
 	for _, b := range e.types {
 		if b.typ == typ && samePointers(b.items, items) {
@@ -236,44 +260,96 @@ func (e *encoder) buildType(typ typeIdx, items []types.Resource, prev *builtType
 		}
 	}
 	if prev != nil && samePointers(prev.items, items) {
-		for _, r := range items {
-			e.encode(typ, r) // keeps the encodings for the next publish
-		}
 		e.types = append(e.types, prev)
 		return prev, nil
 	}
-	b := &builtType{typ: typ, items: items, sorted: make([]*resource, len(items)), byName: make(map[string]*resource, len(items))}
+	var b *builtType
+	var err error
+	if prev != nil {
+		b, err = e.patch(typ, items, prev)
+	}
+	if b == nil && err == nil {
+		b, err = e.build(typ, items)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && prev.version == b.version {
+		// The same content from new pointers (a full reload): keep prev,
+		// which streams already hold.
+		prev.items, prev.aligned = items, b.aligned
+		e.types = append(e.types, prev)
+		return prev, nil
+	}
+	if prev != nil {
+		if b.changed == nil && b.removed == nil {
+			b.diff(prev)
+		}
+		b.base.Store(prev)
+		prev.base.Store(nil) // one generation back is all streams use
+	}
+	e.types = append(e.types, b)
+	return b, nil
+}
+
+// build encodes every resource of a type.
+func (e *encoder) build(typ typeIdx, items []types.Resource) (*builtType, error) {
+	b := &builtType{typ: typ, items: items, sorted: make([]*resource, len(items))}
 	for i, r := range items {
 		enc := e.encode(typ, r)
 		if enc.err != nil {
 			return nil, fmt.Errorf("%s %q: %w", typeNames[typ], cachev3.GetResourceName(r), enc.err)
 		}
-		if _, dup := b.byName[enc.res.name]; dup {
-			return nil, fmt.Errorf("%s %q: defined twice", typeNames[typ], enc.res.name)
+		b.sorted[i] = enc.res
+		b.sum.add(enc.res.digest)
+	}
+	byName := func(x, y *resource) int { return cmp.Compare(x.name, y.name) }
+	b.aligned = slices.IsSortedFunc(b.sorted, byName)
+	if !b.aligned {
+		slices.SortFunc(b.sorted, byName)
+	}
+	for i := 1; i < len(b.sorted); i++ {
+		if b.sorted[i].name == b.sorted[i-1].name {
+			return nil, fmt.Errorf("%s %q: defined twice", typeNames[typ], b.sorted[i].name)
+		}
+	}
+	b.version = b.sum.version(len(b.sorted))
+	return b, nil
+}
+
+// patch builds a type from prev when the items are prev's with a few
+// replaced in place, under the same names; otherwise it returns nil and
+// the caller builds from scratch.
+func (e *encoder) patch(typ typeIdx, items []types.Resource, prev *builtType) (*builtType, error) {
+	if !prev.aligned || len(items) != len(prev.items) {
+		return nil, nil
+	}
+	var replaced []int
+	for i := range items {
+		if items[i] != prev.items[i] {
+			if replaced = append(replaced, i); len(replaced) > len(items)/8+1 {
+				return nil, nil // most of the type: a full build is as cheap
+			}
+		}
+	}
+	b := &builtType{typ: typ, items: items, sorted: slices.Clone(prev.sorted), aligned: true, sum: prev.sum}
+	for _, i := range replaced {
+		enc := e.encode(typ, items[i])
+		if enc.err != nil {
+			return nil, fmt.Errorf("%s %q: %w", typeNames[typ], cachev3.GetResourceName(items[i]), enc.err)
+		}
+		old := prev.sorted[i]
+		if enc.res.name != old.name {
+			return nil, nil
 		}
 		b.sorted[i] = enc.res
-		b.byName[enc.res.name] = enc.res
+		if enc.res.hash != old.hash {
+			b.sum.sub(old.digest)
+			b.sum.add(enc.res.digest)
+			b.changed = append(b.changed, enc.res)
+		}
 	}
-	slices.SortFunc(b.sorted, func(x, y *resource) int { return cmp.Compare(x.name, y.name) })
-	h := sha256.New()
-	for _, r := range b.sorted {
-		writeField(h, r.name)
-		writeField(h, r.hash)
-	}
-	b.version = hex.EncodeToString(h.Sum(nil))[:16]
-	if prev != nil && prev.version == b.version {
-		// The same content from new pointers (a full reload): keep prev,
-		// which streams already hold.
-		prev.items = items
-		e.types = append(e.types, prev)
-		return prev, nil
-	}
-	if prev != nil {
-		b.diff(prev)
-		b.base.Store(prev)
-		prev.base.Store(nil) // one generation back is all streams use
-	}
-	e.types = append(e.types, b)
+	b.version = b.sum.version(len(b.sorted))
 	return b, nil
 }
 
@@ -296,6 +372,48 @@ func (b *builtType) diff(base *builtType) {
 			j++
 		}
 	}
+}
+
+// digest is an order-independent digest of a type's (name, content hash)
+// pairs: the sum, lane by lane, of each pair's SHA-256. Replacing one
+// resource updates it in constant time, and every replica that serves the
+// same resources computes the same sum, hence the same version.
+type digest [4]uint64
+
+func entryDigest(name, hash string) digest {
+	h := sha256.New()
+	writeField(h, name)
+	writeField(h, hash)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var d digest
+	for i := range d {
+		d[i] = binary.BigEndian.Uint64(sum[8*i:])
+	}
+	return d
+}
+
+func (d *digest) add(e digest) {
+	for i := range d {
+		d[i] += e[i]
+	}
+}
+
+func (d *digest) sub(e digest) {
+	for i := range d {
+		d[i] -= e[i]
+	}
+}
+
+// version is the type version of n resources with this digest.
+func (d digest) version(n int) string {
+	var b [8 * 5]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	for i, lane := range d {
+		binary.BigEndian.PutUint64(b[8*(i+1):], lane)
+	}
+	sum := sha256.Sum256(b[:])
+	return hex.EncodeToString(sum[:8])
 }
 
 func samePointers(a, b []types.Resource) bool {

@@ -157,7 +157,7 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 			return h, ok
 		}
 		if s.sent != nil {
-			if r, ok := s.sent.byName[name]; ok {
+			if r := s.sent.lookup(name); r != nil {
 				return r.hash, true
 			}
 		}
@@ -174,7 +174,7 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 	}
 	if !s.wildcard && len(s.names) < len(cur.sorted)/4 {
 		for name := range s.names {
-			consider(name, cur.byName[name])
+			consider(name, cur.lookup(name))
 		}
 		slices.SortFunc(res, func(a, b *resource) int { return cmp.Compare(a.name, b.name) })
 		slices.Sort(removed)
@@ -192,7 +192,7 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 		if s.initial != nil {
 			held = nil
 			for name := range s.names {
-				if _, ok := s.initial[name]; ok && cur.byName[name] == nil {
+				if _, ok := s.initial[name]; ok && cur.lookup(name) == nil {
 					removed = append(removed, name)
 				}
 			}
@@ -200,9 +200,8 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 		}
 		if held != nil {
 			for _, r := range held.sorted {
-				_, kept := cur.byName[r.name]
 				_, isNew := isAdded[r.name]
-				if !kept && !isNew && s.wants(r.name) {
+				if cur.lookup(r.name) == nil && !isNew && s.wants(r.name) {
 					removed = append(removed, r.name)
 				}
 			}
@@ -215,14 +214,14 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 	switch {
 	case s.initial != nil:
 		for name := range s.initial {
-			if _, ok := cur.byName[name]; !ok {
+			if cur.lookup(name) == nil {
 				removed = append(removed, name)
 			}
 		}
 		slices.Sort(removed)
 	case s.sent != nil:
 		for _, r := range s.sent.sorted {
-			if _, ok := cur.byName[r.name]; !ok {
+			if cur.lookup(r.name) == nil {
 				removed = append(removed, r.name)
 			}
 		}
@@ -248,7 +247,7 @@ func (s *subscription) all(cur *builtType) []*resource {
 func (b *builtType) pick(names []string) []*resource {
 	var out []*resource
 	for _, name := range names {
-		if r, ok := b.byName[name]; ok {
+		if r := b.lookup(name); r != nil {
 			out = append(out, r)
 		}
 	}

@@ -105,6 +105,13 @@ type Snapshot struct {
 	Listeners   map[string]*Listener
 	Health      map[string]map[string]*Health // service -> endpoint id -> verdict
 	Rejected    []Rejection
+
+	// Changed, when not nil, lists every object that differs from the
+	// snapshot at revision Base (written, deleted, or newly rejected): a
+	// consumer that kept what it made of Base may update that instead of
+	// starting over. nil means unknown.
+	Base    int64
+	Changed []Ref
 }
 
 // NewSnapshot returns an empty snapshot at revision rev.

@@ -115,7 +115,9 @@ func measure(spec workload.Spec, repeats, changes int) (Result, error) {
 	}
 	for i := range changes {
 		// One endpoint moves, as an operator or a registration would move it.
+		// The snapshot names its change, as the watcher's do.
 		o := workload.Endpoint(i%spec.Services, 0, uint64(i+1))
+		snap.Base, snap.Changed = snap.Revision, []model.Ref{o.Ref}
 		snap.Revision++
 		snap.Put(o.Ref, o.Value)
 		tr, pub, _, err := rebuild(srv, memo, snap)
