@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +34,7 @@ type config struct {
 	profile        bool // save pprof profiles of the replicas under <work>/profiles
 	profileSeconds int
 	render         bool // only rewrite the report from benchmarks.json
+	merge          bool // keep the phases of the earlier report that this run does not run
 }
 
 // driver runs one benchmark run.
@@ -79,6 +81,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&extra, "chancery-args", "", "extra arguments for chancery serve, space-separated")
 	flag.BoolVar(&c.profile, "profile", false, "save CPU and heap profiles of the replicas under test in <work>/profiles")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 5, "length of each CPU profile")
+	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")
 	flag.BoolVar(&c.render, "render", false, "run nothing: rewrite benchmarks.md and the plots from benchmarks.json (after editing docs/bench/notes.md)")
 	flag.Parse()
 	if _, ok := scales[c.scale]; !ok {
@@ -162,6 +165,11 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	d.report.Machine.LoadAfter = loadAverage()
+	if cfg.merge {
+		if err := d.mergeEarlier(); err != nil {
+			return err
+		}
+	}
 	if err := d.writeReport(); err != nil {
 		return err
 	}
@@ -207,4 +215,49 @@ func render(cfg config) error {
 	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "plots not drawn") })
 	d := &driver{cfg: cfg, scale: sc, report: r}
 	return d.writeReport()
+}
+
+// mergeEarlier adds to this run's report what the earlier report (the one
+// about to be replaced) measured in the phases this run did not run.
+func (d *driver) mergeEarlier() error {
+	b, err := os.ReadFile(filepath.Join(d.cfg.out, "benchmarks.json"))
+	if err != nil {
+		return fmt.Errorf("-merge: %w", err)
+	}
+	var old Report
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("-merge: benchmarks.json: %w", err)
+	}
+	if old.Scale != d.report.Scale {
+		return fmt.Errorf("-merge: the earlier report is at scale %s, this run at %s", old.Scale, d.report.Scale)
+	}
+	ran := func(phase string) bool {
+		phase = strings.ToLower(phase)
+		if phase == "p3" {
+			phase = "p1" // P3 is measured within P1's runs
+		}
+		return len(d.cfg.only) == 0 || d.cfg.only[phase]
+	}
+	for _, m := range old.Metrics {
+		if !ran(m.Phase) {
+			d.report.Metrics = append(d.report.Metrics, m)
+		}
+	}
+	for name, v := range old.Series {
+		if phase, _, _ := strings.Cut(name, "/"); !ran(phase) {
+			d.report.Series[name] = v
+		}
+	}
+	for phase, v := range old.Seconds {
+		if !ran(phase) {
+			d.report.Seconds[phase] = v
+		}
+	}
+	for _, e := range old.Errors {
+		if phase, _, _ := strings.Cut(e, ":"); !ran(phase) {
+			d.report.Errors = append(d.report.Errors, e)
+		}
+	}
+	d.report.Command += " (phases " + strings.Join(slices.Sorted(maps.Keys(d.cfg.only)), ", ") + " rerun later with -only ... -merge)"
+	return nil
 }
