@@ -88,6 +88,11 @@ func ReadFleet(ctx context.Context, cli *clientv3.Client, ks storage.Keyspace) (
 			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
 		p.NodeID = node
+		for _, r := range f.Replicas {
+			if r.ID == replica {
+				p = p.expanded(r.Versions)
+			}
+		}
 		f.Envoys = append(f.Envoys, EnvoyStatus{Replica: replica, Proxy: p, Sync: syncOf(p, current[p.Group])})
 	}
 	sort.SliceStable(f.Envoys, func(i, j int) bool {

@@ -90,7 +90,8 @@ func (p *publisher) publish(ctx context.Context) error {
 func (p *publisher) changes() ([]change, error) {
 	ks := p.r.cfg.Keyspace
 	var out []change
-	rec, err := json.Marshal(p.record())
+	record := p.record()
+	rec, err := json.Marshal(record)
 	if err != nil {
 		return nil, fmt.Errorf("encode replica record: %w", err)
 	}
@@ -104,7 +105,7 @@ func (p *publisher) changes() ([]change, error) {
 	}
 	sort.Strings(nodes)
 	for _, node := range nodes {
-		b, err := json.Marshal(now[node])
+		b, err := json.Marshal(now[node].abbreviated(record.Versions))
 		if err != nil {
 			return nil, fmt.Errorf("encode proxy %q: %w", node, err)
 		}

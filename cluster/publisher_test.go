@@ -93,3 +93,71 @@ func TestProxyStatusIsBatchedAndLeased(t *testing.T) {
 		t.Errorf("%d keys left after the replica stopped, want 0 (its lease revoked)", left)
 	}
 }
+
+// When every Envoy ACKs a new version, no proxy record is rewritten: they
+// say "at the served version", and only the replica's record moves. The
+// fleet view still shows the versions themselves.
+func TestInSyncFleetWritesNothingOnChange(t *testing.T) {
+	e, cli := etcdtest.Start(t)
+	var mu sync.Mutex
+	served := "v1"
+	fp := &fakeProxies{list: map[string]cluster.Proxy{}}
+	setAll := func(v string) {
+		mu.Lock()
+		served = v
+		mu.Unlock()
+		fp.update(func(m map[string]cluster.Proxy) {
+			for id, p := range m {
+				p.Types = map[string]cluster.TypeRecord{"clusters": {Sent: v, Acked: v}}
+				m[id] = p
+			}
+		})
+	}
+	for i := range 50 {
+		id := fmt.Sprintf("envoy-%02d", i)
+		fp.list[id] = cluster.Proxy{NodeID: id, Group: "edge", Delta: true, Connected: time.Now().UTC()}
+	}
+	setAll("v1")
+	versions := func() map[string]map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return map[string]map[string]string{"edge": {"clusters": served}}
+	}
+	// Publishing once a second: the test's two updates below land between
+	// two publishes (a publish reads the versions and the proxies apart).
+	startNode(t, e, "a", nodeOptions{ttl: 30 * time.Second, publish: time.Second, proxies: fp.get, versions: versions})
+	var first map[string]*kv
+	eventually(t, 10*time.Second, func() error {
+		if first = getPrefix(t, cli, "proxies/a/"); len(first) != 50 {
+			return fmt.Errorf("%d proxies published, want 50", len(first))
+		}
+		return nil
+	})
+	regBefore := getPrefix(t, cli, "replicas/")["a"].mod
+
+	// The change, and every Envoy's ACK of it, between two publishes.
+	mu.Lock()
+	served = "v2"
+	mu.Unlock()
+	setAll("v2")
+	eventually(t, 10*time.Second, func() error {
+		if reg := getPrefix(t, cli, "replicas/")["a"]; reg.mod == regBefore {
+			return fmt.Errorf("replicas/a not rewritten yet")
+		}
+		return nil
+	})
+	for node, x := range getPrefix(t, cli, "proxies/a/") {
+		if x.mod != first[node].mod {
+			t.Errorf("proxies/a/%s rewritten though it ACKed the served version", node)
+		}
+	}
+	f, err := cluster.ReadFleet(t.Context(), cli, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range f.Envoys {
+		if s := env.Sync[0]; s.State != cluster.Synced || s.Acked != "v2" {
+			t.Errorf("%s clusters: %s acked %q, want SYNCED at v2", env.NodeID, s.State, s.Acked)
+		}
+	}
+}
