@@ -175,3 +175,36 @@ func TestWatcherFollowsDeletesAndIgnoresOtherKeys(t *testing.T) {
 		t.Errorf("a write outside the model caused %d extra rebuilds", idx-first-1)
 	}
 }
+
+// Each snapshot names the objects written or deleted since the one before;
+// the first after a load does not know them.
+func TestWatcherNamesChangedObjects(t *testing.T) {
+	_, cli := etcdtest.Start(t)
+	put(t, cli, "services/web", `{"protocol":"http"}`)
+	_, snaps := startWatcher(t, cli, 20*time.Millisecond)
+	first, i := snaps.waitFor(t, 0, func(*model.Snapshot) bool { return true })
+	if first.Changed != nil {
+		t.Errorf("first snapshot names changes %v; after a load they are unknown", first.Changed)
+	}
+	put(t, cli, "endpoints/web/a", `{"address":"127.0.0.1","port":8080}`)
+	put(t, cli, "proxies/r1/envoy-1", `{"group":"edge"}`) // not a model object
+	if _, err := cli.Delete(context.Background(), prefix+"/services/web"); err != nil {
+		t.Fatal(err)
+	}
+	var changed []model.Ref
+	var last *model.Snapshot
+	for base := first.Revision; ; {
+		snap, j := snaps.waitFor(t, i+1, func(*model.Snapshot) bool { return true })
+		if snap.Base != base {
+			t.Fatalf("snapshot at %d has base %d, want %d (the one before)", snap.Revision, snap.Base, base)
+		}
+		changed, last, base, i = append(changed, snap.Changed...), snap, snap.Revision, j
+		if len(last.Services) == 0 {
+			break
+		}
+	}
+	want := []model.Ref{{Kind: model.KindEndpoint, Name: "web/a"}, {Kind: model.KindService, Name: "web"}}
+	if fmt.Sprint(changed) != fmt.Sprint(want) {
+		t.Errorf("changes named %v, want %v", changed, want)
+	}
+}
