@@ -44,6 +44,11 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 		grpc.MaxConcurrentStreams(1 << 16),
 		// Responses are assembled from shared encodings (wire.go).
 		grpc.ForceServerCodecV2(newCodec()),
+		// Fixed flow-control windows: requests are small, and a fixed window
+		// turns off gRPC's bandwidth estimation, which answers incoming data
+		// with PING frames (a write and a read per ACK, per stream).
+		grpc.InitialWindowSize(1 << 20),
+		grpc.InitialConnWindowSize(1 << 20),
 	}
 	if cfg.StreamRate > 0 {
 		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1))))

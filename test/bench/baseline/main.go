@@ -91,11 +91,13 @@ func serve(c config) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	// The transport is configured as Chancery's is (keepalives, a high
-	// stream limit), so only the caching and versioning differ.
+	// stream limit, fixed flow-control windows), so only the caching,
+	// versioning and stream handling differ.
 	g := grpc.NewServer(
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1<<16),
+		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(1<<20),
 	)
 	b.register(g)
 	admin := &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
