@@ -148,8 +148,7 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 		sub = newSubscription(req.GetResourceNamesSubscribe())
 		sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 		if held := req.GetInitialResourceVersions(); len(held) > 0 {
-			sub.initial = held
-			st.holds(typ, heldVersion(held))
+			sub.initial = held // a reconnect: respond compares it with what is served
 		}
 		st.subs[typ] = sub
 		return st.respond(typ, nil)
@@ -214,9 +213,12 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		return nil // nothing new, or the client has yet to answer the last response
 	}
 	sub.resolveClaim(cur)
-	first := sub.sent == nil
+	first, reconnect := sub.sent == nil, sub.initial != nil
 	moved := sub.sent != cur
 	res, removed := sub.changes(cur, added)
+	if reconnect && len(res) == 0 && len(removed) == 0 {
+		st.holds(typ, cur.version) // it holds exactly what is served
+	}
 	sub.sent, sub.initial = cur, nil
 	var msg *wireMessage
 	if st.delta {

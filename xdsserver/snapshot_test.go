@@ -5,34 +5,10 @@ import (
 	"slices"
 	"testing"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-
-	"github.com/chancery-xds/chancery/translator"
 )
-
-// What a client holds hashes to the version of the snapshot it came from:
-// heldVersion and buildSnapshot must agree.
-func TestHeldVersionMatchesSnapshotVersion(t *testing.T) {
-	g := &translator.GroupResources{Clusters: []*clusterv3.Cluster{{Name: "a"}, {Name: "b"}}}
-	snap, err := buildSnapshot(newEncoder(), g, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := map[string]string{}
-	for _, r := range snap.types[clustersIdx].sorted {
-		held[r.name] = r.hash
-	}
-	if got, want := heldVersion(held), snap.versions["clusters"]; got != want {
-		t.Errorf("heldVersion %s, snapshot version %s", got, want)
-	}
-	delete(held, "b")
-	if heldVersion(held) == snap.versions["clusters"] {
-		t.Error("a subset hashes to the full version")
-	}
-}
 
 // A build patched from the one before (one load assignment replaced) has
 // the version a build from scratch gives the same resources, and names
