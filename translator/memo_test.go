@@ -6,18 +6,25 @@ import (
 	"github.com/chancery-xds/chancery/storage/model"
 )
 
-// A memo's output equals pure translation at every step of a changing
-// keyspace, and reuses the resources of services whose objects did not change.
-func TestMemoMatchesTranslateAndReusesUnchangedServices(t *testing.T) {
-	ref := func(k model.Kind, n string) model.Ref { return model.Ref{Kind: k, Name: n} }
-	objects := map[model.Ref]model.Object{}
-	decode := func(r model.Ref, v string) {
+func ref(k model.Kind, n string) model.Ref { return model.Ref{Kind: k, Name: n} }
+
+// decoder returns a function that decodes an object into objects.
+func decoder(t *testing.T, objects map[model.Ref]model.Object) func(model.Ref, string) {
+	return func(r model.Ref, v string) {
+		t.Helper()
 		obj, err := model.Decode(r, []byte(v))
 		if err != nil {
 			t.Fatalf("%s: %v", r, err)
 		}
 		objects[r] = obj
 	}
+}
+
+// A memo's output equals pure translation at every step of a changing
+// keyspace, and reuses the resources of services whose objects did not change.
+func TestMemoMatchesTranslateAndReusesUnchangedServices(t *testing.T) {
+	objects := map[model.Ref]model.Object{}
+	decode := decoder(t, objects)
 	snapshot := func() *model.Snapshot { // as the watcher builds it: new maps, the same objects
 		s := model.NewSnapshot(1)
 		for r, o := range objects {
@@ -67,15 +74,8 @@ func TestMemoMatchesTranslateAndReusesUnchangedServices(t *testing.T) {
 // output equals pure translation, and groups without the changed services
 // keep their resources as they were, pointer and all.
 func TestMemoPatchesEndpointChanges(t *testing.T) {
-	ref := func(k model.Kind, n string) model.Ref { return model.Ref{Kind: k, Name: n} }
 	objects := map[model.Ref]model.Object{}
-	decode := func(r model.Ref, v string) {
-		obj, err := model.Decode(r, []byte(v))
-		if err != nil {
-			t.Fatalf("%s: %v", r, err)
-		}
-		objects[r] = obj
-	}
+	decode := decoder(t, objects)
 	rev := int64(1)
 	snapshot := func(changed ...model.Ref) *model.Snapshot {
 		s := model.NewSnapshot(rev)

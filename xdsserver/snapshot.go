@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -236,14 +237,42 @@ func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapsh
 	return next, nil
 }
 
-// consistent runs go-control-plane's reference check: every endpoints and
-// routes resource a cluster or listener names is in the snapshot.
+// consistent checks references as go-control-plane's Snapshot.Consistent
+// does: the endpoints are exactly the load assignments the EDS clusters
+// name, the routes exactly the route configurations the listeners name
+// (found by go-control-plane). The referenced side is looked up in its
+// build rather than copied into maps.
 func (g *groupSnapshot) consistent() error {
-	snap := &cachev3.Snapshot{}
-	for typ, b := range g.types {
-		snap.Resources[cachev3.GetResponseType(typeURLs[typ])] = cachev3.NewResources(b.version, b.items)
+	eds := map[string]bool{}
+	for _, r := range g.types[clustersIdx].items {
+		if c, ok := r.(*clusterv3.Cluster); ok && c.GetType() == clusterv3.Cluster_EDS {
+			name := c.GetEdsClusterConfig().GetServiceName()
+			if name == "" {
+				name = c.GetName()
+			}
+			eds[name] = true
+		}
 	}
-	return snap.Consistent()
+	listeners := make(map[string]types.ResourceWithTTL, len(g.types[listenersIdx].items))
+	for _, r := range g.types[listenersIdx].items {
+		listeners[cachev3.GetResourceName(r)] = types.ResourceWithTTL{Resource: r}
+	}
+	routes := cachev3.GetResourceReferences(listeners)[typeURLs[routesIdx]]
+	for _, check := range []struct {
+		from, to typeIdx
+		refs     map[string]bool
+	}{{clustersIdx, endpointsIdx, eds}, {listenersIdx, routesIdx, routes}} {
+		to := g.types[check.to]
+		for name := range check.refs {
+			if to.lookup(name) == nil {
+				return fmt.Errorf("%s reference %s %q, which is not in the snapshot", typeNames[check.from], typeNames[check.to], name)
+			}
+		}
+		if len(check.refs) != len(to.sorted) {
+			return fmt.Errorf("%d %s referenced by %s, %d in the snapshot", len(check.refs), typeNames[check.to], typeNames[check.from], len(to.sorted))
+		}
+	}
+	return nil
 }
 
 // buildType encodes one type's resources and computes its version. It

@@ -5,9 +5,12 @@ import (
 	"slices"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+
+	"github.com/chancery-xds/chancery/translator"
 )
 
 // A build patched from the one before (one load assignment replaced) has
@@ -51,5 +54,24 @@ func TestPatchedBuildMatchesFullBuild(t *testing.T) {
 	}
 	if r := patched.lookup("svc-042"); r == nil || r != patched.changed[0] {
 		t.Error("lookup does not find the replaced resource")
+	}
+}
+
+// A snapshot whose EDS clusters and load assignments do not match is
+// refused, either way round.
+func TestInconsistentSnapshotIsRefused(t *testing.T) {
+	eds := &clusterv3.Cluster{Name: "a", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{EdsConfig: &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}}}
+	for name, g := range map[string]*translator.GroupResources{
+		"cluster without endpoints": {Clusters: []*clusterv3.Cluster{eds}},
+		"endpoints without cluster": {Endpoints: []*endpointv3.ClusterLoadAssignment{{ClusterName: "b"}}},
+	} {
+		if _, err := buildSnapshot(newEncoder(), g, nil); err == nil {
+			t.Errorf("%s: published", name)
+		}
+	}
+	ok := &translator.GroupResources{Clusters: []*clusterv3.Cluster{eds}, Endpoints: []*endpointv3.ClusterLoadAssignment{{ClusterName: "a"}}}
+	if _, err := buildSnapshot(newEncoder(), ok, nil); err != nil {
+		t.Errorf("consistent snapshot refused: %v", err)
 	}
 }

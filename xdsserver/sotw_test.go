@@ -21,7 +21,9 @@ type sotwStream struct {
 	node   *corev3.Node
 }
 
-func openSotw(t *testing.T, addr string) *sotwStream {
+// adsClient connects to addr for the length of the test; streams opened
+// with the context end with it.
+func adsClient(t *testing.T, addr string) (discoveryv3.AggregatedDiscoveryServiceClient, context.Context) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -29,7 +31,13 @@ func openSotw(t *testing.T, addr string) *sotwStream {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); conn.Close() })
-	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	return discoveryv3.NewAggregatedDiscoveryServiceClient(conn), ctx
+}
+
+func openSotw(t *testing.T, addr string) *sotwStream {
+	t.Helper()
+	c, ctx := adsClient(t, addr)
+	s, err := c.StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,27 +74,27 @@ var resourceFields = fieldNumbers(&discoveryv3.Resource{}, "name", "version", "r
 
 // sotwResponse assembles a state-of-the-world response.
 func sotwResponse(version, typeURL, nonce string, res []*resource) *wireMessage {
-	m := &wireMessage{parts: make([][]byte, len(res))}
-	for i, r := range res {
-		m.parts[i] = r.sotw
-	}
-	m.head = appendString(m.head, sotwFields[0], version)
-	m.head = appendString(m.head, sotwFields[2], typeURL)
-	m.head = appendString(m.head, sotwFields[3], nonce)
-	return m
+	return assemble(sotwFields, version, typeURL, nonce, res, nil, func(r *resource) []byte { return r.sotw })
 }
 
 // deltaResponse assembles a delta response.
 func deltaResponse(version, typeURL, nonce string, res []*resource, removed []string) *wireMessage {
+	return assemble(deltaFields, version, typeURL, nonce, res, removed, func(r *resource) []byte { return r.delta })
+}
+
+// assemble lays out a response: fields are its version, resources, type,
+// nonce and (delta) removed-names field numbers; entry picks the resources'
+// entries of its kind.
+func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*resource, removed []string, entry func(*resource) []byte) *wireMessage {
 	m := &wireMessage{parts: make([][]byte, len(res))}
 	for i, r := range res {
-		m.parts[i] = r.delta
+		m.parts[i] = entry(r)
 	}
-	m.head = appendString(m.head, deltaFields[0], version)
-	m.head = appendString(m.head, deltaFields[2], typeURL)
-	m.head = appendString(m.head, deltaFields[3], nonce)
+	m.head = appendString(m.head, fields[0], version)
+	m.head = appendString(m.head, fields[2], typeURL)
+	m.head = appendString(m.head, fields[3], nonce)
 	for _, name := range removed {
-		m.head = appendString(m.head, deltaFields[4], name)
+		m.head = appendString(m.head, fields[4], name)
 	}
 	return m
 }
