@@ -258,6 +258,6 @@ func (d *driver) mergeEarlier() error {
 			d.report.Errors = append(d.report.Errors, e)
 		}
 	}
-	d.report.Command += " (phases " + strings.Join(slices.Sorted(maps.Keys(d.cfg.only)), ", ") + " rerun later with -only ... -merge)"
+	d.report.Command += "; phases " + strings.ToUpper(strings.Join(slices.Sorted(maps.Keys(d.cfg.only)), ", ")) + " rerun later with -only ... -merge"
 	return nil
 }

@@ -35,7 +35,7 @@ type decoder struct {
 	ledger *ledger
 	seed   maphash.Seed
 
-	mu    sync.Mutex
+	mu    sync.RWMutex // a thousand clients read it at once; writes are rare
 	cache map[uint64]*decoded
 }
 
@@ -48,9 +48,9 @@ func newDecoder(l *ledger) *decoder {
 
 func (d *decoder) decode(typeURL string, a *anypb.Any) *decoded {
 	h := maphash.Bytes(d.seed, a.GetValue()) ^ maphash.String(d.seed, typeURL)
-	d.mu.Lock()
+	d.mu.RLock()
 	r, ok := d.cache[h]
-	d.mu.Unlock()
+	d.mu.RUnlock()
 	if ok {
 		return r
 	}
