@@ -80,6 +80,9 @@ func (s *subscription) replace(names []string) []string {
 	if s.legacy && len(names) == 0 {
 		return nil
 	}
+	if s.same(names) {
+		return nil // an ACK repeats the names: nothing to rebuild
+	}
 	var added []string
 	next := make(map[string]struct{}, len(names))
 	wildcard := false
@@ -95,6 +98,26 @@ func (s *subscription) replace(names []string) []string {
 	}
 	s.legacy, s.wildcard, s.names = false, wildcard, next
 	return added
+}
+
+// same reports whether a state-of-the-world request names exactly what the
+// subscription holds.
+func (s *subscription) same(names []string) bool {
+	if s.legacy || len(names) != len(s.names) {
+		return false
+	}
+	for _, name := range names {
+		if name == "*" {
+			if !s.wildcard {
+				return false
+			}
+			continue
+		}
+		if _, ok := s.names[name]; !ok {
+			return false
+		}
+	}
+	return s.wildcard == slices.Contains(names, "*")
 }
 
 // resolveClaim compares a state-of-the-world client's claimed version with
