@@ -81,8 +81,6 @@ func names(r *discoveryv3.DeltaDiscoveryResponse) []string {
 	return out
 }
 
-var moveWebA = map[model.Ref]string{{Kind: model.KindEndpoint, Name: "web/a"}: `{"address":"127.0.0.1","port":8095}`}
-
 // withAPI adds a second service to group edge, and moves web's endpoint a
 // to port (unless 0).
 func withAPI(port int) map[model.Ref]string {
@@ -100,7 +98,7 @@ func withAPI(port int) map[model.Ref]string {
 // A delta client gets what it names, nothing once it unsubscribes, and the
 // resource again when it subscribes again, though it did not change.
 func TestDeltaSubscribeUnsubscribe(t *testing.T) {
-	srv, addr := startReplica(t, translate(t, 10, nil))
+	srv, addr := startReplica(t, translate(t, 10, withAPI(0)))
 	d := openDelta(t, addr)
 	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web"}})
 	r := d.recv()
@@ -110,9 +108,15 @@ func TestDeltaSubscribeUnsubscribe(t *testing.T) {
 	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: r.GetNonce()})
 	d.none()
 
-	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesUnsubscribe: []string{"web"}})
-	time.Sleep(100 * time.Millisecond) // the stream takes requests and publishes in the order they reach it
-	if err := srv.Publish(translate(t, 11, moveWebA)); err != nil {
+	// Swap web for api; api's arrival shows the server took the request.
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+		ResourceNamesUnsubscribe: []string{"web"}, ResourceNamesSubscribe: []string{"api"}})
+	r = d.recv()
+	if got := names(r); len(got) != 1 || got[0] != "api" {
+		t.Fatalf("after swapping web for api, names %v, want [api]", got)
+	}
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: r.GetNonce()})
+	if err := srv.Publish(translate(t, 11, withAPI(8095))); err != nil { // moves web's endpoint alone
 		t.Fatal(err)
 	}
 	d.none()
@@ -217,5 +221,25 @@ func TestSotwReconnectOneVersionBehind(t *testing.T) {
 	r := b.recv()
 	if len(r.GetResources()) != 1 || r.GetVersionInfo() == old.GetVersionInfo() {
 		t.Fatalf("reconnect one version behind: %d resources at version %s, want web's alone at a new version", len(r.GetResources()), r.GetVersionInfo())
+	}
+}
+
+// A delta client that reconnects holding a resource the server no longer
+// has is told it is removed, and is sent nothing it holds already.
+func TestDeltaReconnectRemovesWhatIsGone(t *testing.T) {
+	_, addr := startReplica(t, translate(t, 10, nil))
+	first := openDelta(t, addr)
+	first.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	r := first.recv()
+	if len(r.GetResources()) != 1 {
+		t.Fatalf("listeners %v, want [main]", names(r))
+	}
+	held := map[string]string{"main": r.GetResources()[0].GetVersion(), "gone": "some-version"}
+
+	second := openDelta(t, addr)
+	second.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, InitialResourceVersions: held})
+	r = second.recv()
+	if len(r.GetResources()) != 0 || len(r.GetRemovedResources()) != 1 || r.GetRemovedResources()[0] != "gone" {
+		t.Errorf("after reconnect: resources %v, removed %v; want only gone removed", names(r), r.GetRemovedResources())
 	}
 }

@@ -168,7 +168,9 @@ func (s *subscription) changes(cur *builtType, added []string) (res []*resource,
 	return res, removed
 }
 
-// diff compares cur with what the client holds, name by name.
+// diff compares cur with what the client holds, name by name: what it
+// holds comes from initial (a reconnect) or sent, less the names it has
+// just subscribed to.
 func (s *subscription) diff(cur *builtType, added []string) (res []*resource, removed []string) {
 	isAdded := nameSet(added)
 	held := func(name string) (string, bool) {
@@ -186,67 +188,40 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 		}
 		return "", false
 	}
-	consider := func(name string, r *resource) {
-		h, ok := held(name)
-		switch {
-		case r != nil && (!ok || h != r.hash):
-			res = append(res, r)
-		case r == nil && ok:
-			removed = append(removed, name)
-		}
+	lacks := func(r *resource) bool {
+		h, ok := held(r.name)
+		return !ok || h != r.hash
 	}
 	if !s.wildcard && len(s.names) < len(cur.sorted)/4 {
+		// A few names of a large type: look each up.
 		for name := range s.names {
-			consider(name, cur.lookup(name))
+			if r := cur.lookup(name); r != nil && lacks(r) {
+				res = append(res, r)
+			}
 		}
 		slices.SortFunc(res, func(a, b *resource) int { return cmp.Compare(a.name, b.name) })
-		slices.Sort(removed)
-		return res, removed
-	}
-	if !s.wildcard {
-		// Most of the type: walk it in order, and what the client holds
-		// that is gone.
+	} else {
 		for _, r := range cur.sorted {
-			if s.wants(r.name) {
-				consider(r.name, r)
+			if s.wants(r.name) && lacks(r) {
+				res = append(res, r)
 			}
 		}
-		held := s.sent
-		if s.initial != nil {
-			held = nil
-			for name := range s.names {
-				if _, ok := s.initial[name]; ok && cur.lookup(name) == nil {
-					removed = append(removed, name)
-				}
-			}
-			slices.Sort(removed)
-		}
-		if held != nil {
-			for _, r := range held.sorted {
-				_, isNew := isAdded[r.name]
-				if cur.lookup(r.name) == nil && !isNew && s.wants(r.name) {
-					removed = append(removed, r.name)
-				}
-			}
-		}
-		return res, removed
 	}
-	for _, r := range cur.sorted {
-		consider(r.name, r)
+	// What it holds, still wants, and cur no longer has.
+	gone := func(name string) {
+		if _, ok := isAdded[name]; !ok && s.wants(name) && cur.lookup(name) == nil {
+			removed = append(removed, name)
+		}
 	}
 	switch {
 	case s.initial != nil:
 		for name := range s.initial {
-			if cur.lookup(name) == nil {
-				removed = append(removed, name)
-			}
+			gone(name)
 		}
 		slices.Sort(removed)
 	case s.sent != nil:
 		for _, r := range s.sent.sorted {
-			if cur.lookup(r.name) == nil {
-				removed = append(removed, r.name)
-			}
+			gone(r.name)
 		}
 	}
 	return res, removed
