@@ -222,7 +222,12 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 	sub.sent, sub.initial = cur, nil
 	var msg *wireMessage
 	if st.delta {
-		if len(res) == 0 && len(removed) == 0 && !(first && sub.wildcard) {
+		// A wildcard client's first request is answered even when there is
+		// nothing to send: a starting Envoy waits for it to finish
+		// initialising. A reconnecting one initialised long ago, and an
+		// empty answer would cost it, and the replica, a round trip per
+		// type during a reconnect storm.
+		if len(res) == 0 && len(removed) == 0 && !(first && sub.wildcard && !reconnect) {
 			return nil
 		}
 		sub.nonce = st.nonce(cur.version)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,6 +53,19 @@ func (d *driver) startFleet(ctx context.Context, o fleetOptions) (*fleetProc, er
 }
 
 func (f *fleetProc) stop() { f.p.stop(10 * time.Second) }
+
+// get fetches a path of the fleet's API as it is (a pprof profile).
+func (f *fleetProc) get(path string) ([]byte, error) {
+	resp, err := f.hc.Get(f.base + path)
+	if err != nil {
+		return nil, fmt.Errorf("fleet %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fleet %s: %s", path, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
 
 func (f *fleetProc) do(method, path string, body, out any) error {
 	var rd *bytes.Reader

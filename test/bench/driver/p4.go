@@ -85,6 +85,8 @@ func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
 	}
 	stopProfile := d.profileCPU(b, name+"-b-storm", kind == chancery)
 	defer stopProfile()
+	stopFleetProfile := d.profileCPU(f, name+"-fleet-storm", kind == chancery)
+	defer stopFleetProfile()
 	smp, fleetSmp := startSampler(b.p.pid(), 100*time.Millisecond), startSampler(f.p.pid(), time.Second)
 	killedAt := time.Now()
 	a.p.kill()

@@ -205,11 +205,16 @@ func (s *sampler) finish() (peakCPU float64, peakRSS int64, cpu time.Duration) {
 	return s.peakCPU, s.peakRSS, s.cpu
 }
 
-// profileCPU starts a CPU profile of the replica when on is set and the run
-// was asked for profiles (-profile); the returned function waits for it
-// and saves it under <work>/profiles. The profile runs for a fixed time,
-// so it covers the start of the measured span.
-func (d *driver) profileCPU(s *server, name string, on bool) (wait func()) {
+// profiled is a process with a pprof endpoint: a replica or the fleet.
+type profiled interface {
+	get(path string) ([]byte, error)
+}
+
+// profileCPU starts a CPU profile of a replica or the fleet when on is set
+// and the run was asked for profiles (-profile); the returned function
+// waits for it and saves it under <work>/profiles. The profile runs for a
+// fixed time, so it covers the start of the measured span.
+func (d *driver) profileCPU(s profiled, name string, on bool) (wait func()) {
 	if !on || !d.cfg.profile {
 		return func() {}
 	}
@@ -224,7 +229,7 @@ func (d *driver) profileCPU(s *server, name string, on bool) (wait func()) {
 }
 
 // saveProfile fetches a pprof endpoint into <work>/profiles/file.
-func (d *driver) saveProfile(s *server, path, file string) error {
+func (d *driver) saveProfile(s profiled, path, file string) error {
 	b, err := s.get(path)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"github.com/chancery-xds/chancery/test/bench/benchapi"
@@ -11,6 +12,8 @@ import (
 // api is the control API the driver uses.
 func (f *fleet) api() http.Handler {
 	mux := http.NewServeMux()
+	// The fleet's own CPU is part of what a run measures: let it be profiled.
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		st := benchapi.Status{
 			Clients: len(f.clients), Connected: int(f.connected.Load()), Synced: int(f.synced.Load()),
