@@ -20,7 +20,8 @@ type subscription struct {
 	// longer knows.
 	sent *builtType
 	// initial is what a delta client said it held when it opened the
-	// stream (initial_resource_versions), until the first response.
+	// stream (initial_resource_versions), until the first response. Its
+	// strings point into the request (request.go).
 	initial map[string]string
 	// claim is the version a state-of-the-world client said it held when
 	// it opened the stream, until it is compared with the group's builds.
@@ -47,9 +48,14 @@ func (s *subscription) wants(name string) bool {
 }
 
 // subscribe applies a delta request's subscribe and unsubscribe lists and
-// returns the names the client did not want before.
+// returns the names the client did not want before. The names it keeps are
+// interned: the request's own point into its bytes (request.go), and the
+// streams of a group mostly want the same names.
 func (s *subscription) subscribe(add, remove []string) []string {
 	var added []string
+	if len(s.names) == 0 && len(add) > 8 {
+		s.names = make(map[string]struct{}, len(add)) // a new subscription: no growing
+	}
 	if s.legacy && len(add) > 0 {
 		// Naming something ends the legacy wildcard, unless "*" is named.
 		s.legacy, s.wildcard = false, false
@@ -62,7 +68,9 @@ func (s *subscription) subscribe(add, remove []string) []string {
 		if !s.wants(name) {
 			added = append(added, name)
 		}
-		s.names[name] = struct{}{}
+		if _, ok := s.names[name]; !ok {
+			s.names[intern(name)] = struct{}{}
+		}
 	}
 	for _, name := range remove {
 		if name == "*" {
@@ -94,7 +102,7 @@ func (s *subscription) replace(names []string) []string {
 		if !s.wants(name) {
 			added = append(added, name)
 		}
-		next[name] = struct{}{}
+		next[intern(name)] = struct{}{}
 	}
 	s.legacy, s.wildcard, s.names = false, wildcard, next
 	return added

@@ -108,7 +108,8 @@ func appendString(b []byte, n protowire.Number, s string) []byte {
 }
 
 // codec sends wireMessages as they are and everything else with gRPC's
-// protobuf codec, which also decodes every request.
+// protobuf codec. It decodes xDS requests itself (request.go) and leaves
+// any other message to the protobuf codec.
 type codec struct{ proto encoding.CodecV2 }
 
 func newCodec() codec { return codec{proto: encoding.GetCodecV2("proto")} }
@@ -126,6 +127,14 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return out, nil
 }
 
-func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.proto.Unmarshal(data, v) }
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	switch m := v.(type) {
+	case *discoveryv3.DeltaDiscoveryRequest:
+		return decodeDeltaRequest(data.Materialize(), m) // a copy of its own: the request's strings point into it
+	case *discoveryv3.DiscoveryRequest:
+		return decodeSotwRequest(data.Materialize(), m)
+	}
+	return c.proto.Unmarshal(data, v)
+}
 
 func (c codec) Name() string { return c.proto.Name() }

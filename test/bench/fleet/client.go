@@ -219,14 +219,15 @@ func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, func(), error) {
 	return conns[i], func() {}, nil
 }
 
-// dial opens a lazy connection; small buffers keep ten thousand of them
+// dial opens a lazy connection that encodes delta requests by hand
+// (codec.go); small buffers keep ten thousand of them
 // cheap, and passthrough skips a DNS resolver per connection. Fixed
 // flow-control windows, as Envoy's HTTP/2 client has: gRPC-Go's bandwidth
 // estimation would answer every response with a PING that Envoy never sends.
 func dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.ForceCodecV2(newCodec())),
 		grpc.WithReadBufferSize(16<<10), grpc.WithWriteBufferSize(16<<10), grpc.WithSharedWriteBuffer(true),
 		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
 }

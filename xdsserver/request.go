@@ -1,0 +1,217 @@
+package xdsserver
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+	"unique"
+	"unsafe"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Requests are decoded by hand. A reconnecting delta client sends every
+// resource version it holds, hundreds of map entries per type, and a
+// state-of-the-world client repeats every name it wants with each ACK;
+// protobuf's generic decoder allocates each of those strings and fills the
+// map through reflection, which made decoding the largest single cost of a
+// reconnect storm.
+//
+// Here the request's bytes are copied once, and resource names and initial
+// versions are strings that point into that copy, which nothing modifies.
+// They live as long as the request unless something keeps them: a
+// subscription interns the names it keeps (intern), and the initial
+// versions are dropped after the stream's first response. Every other
+// string is a copy, and nested messages (node, error detail, locators) go
+// through protobuf. Unknown fields are skipped.
+
+var (
+	deltaReqFields = fieldNumbers(&discoveryv3.DeltaDiscoveryRequest{}, "node", "type_url", "resource_names_subscribe",
+		"resource_names_unsubscribe", "initial_resource_versions", "response_nonce", "error_detail",
+		"resource_locators_subscribe", "resource_locators_unsubscribe")
+	sotwReqFields = fieldNumbers(&discoveryv3.DiscoveryRequest{}, "version_info", "node", "resource_names", "type_url",
+		"response_nonce", "error_detail", "resource_locators")
+)
+
+// decodeDeltaRequest decodes b, which the caller hands over, into m.
+func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
+	m.Reset()
+	f := deltaReqFields
+	if n := countField(b, f[4]); n > 0 {
+		m.InitialResourceVersions = make(map[string]string, n)
+	}
+	return eachField(b, func(num protowire.Number, v []byte) error {
+		var err error
+		switch num {
+		case f[0]:
+			m.Node, err = mergeMessage(m.Node, v)
+		case f[1]:
+			m.TypeUrl, err = typeURLOf(v)
+		case f[2]:
+			m.ResourceNamesSubscribe, err = appendName(m.ResourceNamesSubscribe, v)
+		case f[3]:
+			m.ResourceNamesUnsubscribe, err = appendName(m.ResourceNamesUnsubscribe, v)
+		case f[4]:
+			err = mapEntry(m.InitialResourceVersions, v)
+		case f[5]:
+			m.ResponseNonce, err = copyString(v)
+		case f[6]:
+			m.ErrorDetail, err = mergeMessage(m.ErrorDetail, v)
+		case f[7]:
+			m.ResourceLocatorsSubscribe, err = appendMessage(m.ResourceLocatorsSubscribe, v)
+		case f[8]:
+			m.ResourceLocatorsUnsubscribe, err = appendMessage(m.ResourceLocatorsUnsubscribe, v)
+		}
+		return err
+	})
+}
+
+// decodeSotwRequest decodes b, which the caller hands over, into m.
+func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
+	m.Reset()
+	f := sotwReqFields
+	return eachField(b, func(num protowire.Number, v []byte) error {
+		var err error
+		switch num {
+		case f[0]:
+			m.VersionInfo, err = copyString(v)
+		case f[1]:
+			m.Node, err = mergeMessage(m.Node, v)
+		case f[2]:
+			m.ResourceNames, err = appendName(m.ResourceNames, v)
+		case f[3]:
+			m.TypeUrl, err = typeURLOf(v)
+		case f[4]:
+			m.ResponseNonce, err = copyString(v)
+		case f[5]:
+			m.ErrorDetail, err = mergeMessage(m.ErrorDetail, v)
+		case f[6]:
+			m.ResourceLocators, err = appendMessage(m.ResourceLocators, v)
+		}
+		return err
+	})
+}
+
+// eachField calls fn with the number and bytes of every length-delimited
+// field of the message b, and skips fields of other wire types.
+func eachField(b []byte, fn func(protowire.Number, []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		if num > protowire.MaxValidNumber {
+			return fmt.Errorf("field number %d out of range", num)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if err := fn(num, v); err != nil {
+			return fmt.Errorf("field %d: %w", num, err)
+		}
+	}
+	return nil
+}
+
+// countField counts the length-delimited fields numbered num, to size a map.
+func countField(b []byte, num protowire.Number) int {
+	count := 0
+	_ = eachField(b, func(n protowire.Number, _ []byte) error {
+		if n == num {
+			count++
+		}
+		return nil
+	})
+	return count
+}
+
+var errUTF8 = errors.New("string is not valid UTF-8")
+
+// view returns the string b holds, pointing into b.
+func view(b []byte) (string, error) {
+	if !utf8.Valid(b) {
+		return "", errUTF8
+	}
+	if len(b) == 0 {
+		return "", nil
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+func copyString(b []byte) (string, error) {
+	if !utf8.Valid(b) {
+		return "", errUTF8
+	}
+	return string(b), nil
+}
+
+// typeURLOf returns one of the type URLs served without a copy, or a copy.
+func typeURLOf(b []byte) (string, error) {
+	for _, u := range typeURLs {
+		if string(b) == u {
+			return u, nil
+		}
+	}
+	return copyString(b)
+}
+
+func appendName(names []string, b []byte) ([]string, error) {
+	s, err := view(b)
+	return append(names, s), err
+}
+
+// mapEntry decodes a map<string, string> entry into m.
+func mapEntry(m map[string]string, b []byte) error {
+	var key, value string
+	err := eachField(b, func(num protowire.Number, v []byte) error {
+		var err error
+		switch num {
+		case 1:
+			key, err = view(v)
+		case 2:
+			value, err = view(v)
+		}
+		return err
+	})
+	m[key] = value
+	return err
+}
+
+// message is a protobuf message type of the requests' nested fields.
+type message interface {
+	*corev3.Node | *rpcstatus.Status | *discoveryv3.ResourceLocator
+	proto.Message
+}
+
+// mergeMessage decodes b into m, allocating it if nil: a message field
+// that occurs twice is merged, as protobuf does.
+func mergeMessage[M message](m M, b []byte) (M, error) {
+	if m == nil {
+		m = m.ProtoReflect().Type().New().Interface().(M)
+	}
+	return m, proto.UnmarshalOptions{Merge: true}.Unmarshal(b, m)
+}
+
+func appendMessage[M message](ms []M, b []byte) ([]M, error) {
+	var m M
+	m, err := mergeMessage(m, b)
+	return append(ms, m), err
+}
+
+// intern returns a copy of a name that outlives the request it came in,
+// shared with every other stream that keeps the same name.
+func intern(name string) string { return unique.Make(name).Value() }

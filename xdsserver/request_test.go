@@ -1,0 +1,132 @@
+package xdsserver
+
+import (
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// requestSeeds are encodings of requests with every field set, plus odd but
+// valid encodings: repeated messages (merged), fields of the wrong wire
+// type and unknown fields (skipped), empty strings, a map entry without a
+// key.
+func requestSeeds(t testing.TB) [][]byte {
+	meta, _ := structpb.NewStruct(map[string]any{"zone": "z1"})
+	node := &corev3.Node{Id: "envoy-1", Cluster: "edge", Metadata: meta, Locality: &corev3.Locality{Zone: "z1"}}
+	locator := &discoveryv3.ResourceLocator{Name: "web", DynamicParameters: map[string]string{"k": "v"}}
+	msgs := []proto.Message{
+		&discoveryv3.DeltaDiscoveryRequest{
+			Node: node, TypeUrl: resourcev3.EndpointType,
+			ResourceNamesSubscribe: []string{"web", "api", "ünïcode"}, ResourceNamesUnsubscribe: []string{"old", ""},
+			InitialResourceVersions: map[string]string{"web": "0123456789abcdef", "api": "", "": "x"},
+			ResponseNonce:           "7-0123", ErrorDetail: &rpcstatus.Status{Code: 3, Message: "bad"},
+			ResourceLocatorsSubscribe: []*discoveryv3.ResourceLocator{locator}, ResourceLocatorsUnsubscribe: []*discoveryv3.ResourceLocator{locator},
+		},
+		&discoveryv3.DeltaDiscoveryRequest{TypeUrl: "type.example/Unknown"},
+		&discoveryv3.DeltaDiscoveryRequest{},
+		&discoveryv3.DiscoveryRequest{
+			VersionInfo: "0123", Node: node, ResourceNames: []string{"web", "*", ""}, TypeUrl: resourcev3.ClusterType,
+			ResponseNonce: "1-0123", ErrorDetail: &rpcstatus.Status{Code: 3, Message: "bad"},
+			ResourceLocators: []*discoveryv3.ResourceLocator{locator},
+		},
+		&discoveryv3.DiscoveryRequest{},
+	}
+	var seeds [][]byte
+	for _, m := range msgs {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
+	odd := protowire.AppendTag(nil, 1, protowire.BytesType) // node (delta) twice: merged
+	odd = protowire.AppendBytes(odd, mustMarshal(t, &corev3.Node{Id: "a"}))
+	odd = protowire.AppendTag(odd, 1, protowire.BytesType)
+	odd = protowire.AppendBytes(odd, mustMarshal(t, &corev3.Node{Cluster: "g"}))
+	odd = protowire.AppendTag(odd, 2, protowire.VarintType) // type_url as a varint: unknown
+	odd = protowire.AppendVarint(odd, 5)
+	odd = protowire.AppendTag(odd, 99, protowire.Fixed64Type) // unknown field
+	odd = protowire.AppendFixed64(odd, 1)
+	odd = protowire.AppendTag(odd, 5, protowire.BytesType) // a map entry with a value only
+	entry := protowire.AppendTag(nil, 2, protowire.BytesType)
+	entry = protowire.AppendString(entry, "v")
+	odd = protowire.AppendBytes(odd, entry)
+	odd = protowire.AppendTag(odd, 6, protowire.BytesType) // nonce twice: the last wins
+	odd = protowire.AppendString(odd, "1")
+	odd = protowire.AppendTag(odd, 6, protowire.BytesType)
+	odd = protowire.AppendString(odd, "2")
+	return append(seeds, odd)
+}
+
+func mustMarshal(t testing.TB, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sameAsProtobuf decodes b both ways, as both request kinds, and reports
+// any difference: an error from one decoder and not the other, or
+// different messages. The hand decoder drops unknown fields at the top
+// level, so protobuf's are cleared before comparing.
+func sameAsProtobuf(t *testing.T, b []byte) {
+	t.Helper()
+	check := func(ours, want proto.Message, decode func([]byte) error) {
+		t.Helper()
+		wantErr := proto.Unmarshal(b, want)
+		err := decode(append([]byte(nil), b...))
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%T from %x: hand decoder says %v, protobuf says %v", want, b, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		want.ProtoReflect().SetUnknown(nil)
+		if !proto.Equal(ours, want) {
+			t.Fatalf("%T from %x:\n hand:     %v\n protobuf: %v", want, b, ours, want)
+		}
+	}
+	delta := &discoveryv3.DeltaDiscoveryRequest{}
+	check(delta, &discoveryv3.DeltaDiscoveryRequest{}, func(b []byte) error { return decodeDeltaRequest(b, delta) })
+	sotw := &discoveryv3.DiscoveryRequest{}
+	check(sotw, &discoveryv3.DiscoveryRequest{}, func(b []byte) error { return decodeSotwRequest(b, sotw) })
+}
+
+func TestRequestDecoderMatchesProtobuf(t *testing.T) {
+	for _, b := range requestSeeds(t) {
+		sameAsProtobuf(t, b)
+		for i := range b { // every truncation: an error or a shorter message, never a panic
+			sameAsProtobuf(t, b[:i])
+		}
+	}
+	sameAsProtobuf(t, protowire.AppendString(protowire.AppendTag(nil, 3, protowire.BytesType), "\xff")) // invalid UTF-8
+}
+
+func FuzzRequestDecoder(f *testing.F) {
+	for _, b := range requestSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(sameAsProtobuf)
+}
+
+// The request's names point into its bytes; a subscription keeps copies.
+func TestSubscriptionKeepsNoRequestBytes(t *testing.T) {
+	b := mustMarshal(t, &discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"web"}})
+	req := &discoveryv3.DeltaDiscoveryRequest{}
+	if err := decodeDeltaRequest(b, req); err != nil {
+		t.Fatal(err)
+	}
+	sub := newSubscription(req.GetResourceNamesSubscribe())
+	sub.subscribe(req.GetResourceNamesSubscribe(), nil)
+	clear(b) // the request's bytes are reused
+	if !sub.wants("web") || len(sub.names) != 1 {
+		t.Fatalf("after the request's bytes changed the subscription holds %v", sub.names)
+	}
+}
