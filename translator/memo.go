@@ -67,18 +67,47 @@ func (m *Memo) Translate(s *model.Snapshot) (*Resources, error) { return transla
 // service returns the translation of one service, from the memo when its
 // inputs are the same objects as last time.
 func (m *Memo) service(name string, s *model.Snapshot) *servicePart {
-	svc, eps, health := s.Services[name], s.Endpoints[name], s.Health[name]
-	if m != nil {
-		if p := m.services[name]; p != nil && p.svc == svc && sameObjects(p.eps, eps) && sameObjects(p.health, health) {
-			return p
-		}
+	if p := m.cached(name, s); p != nil {
+		return p
 	}
+	p := translateService(name, s, m.previous(name))
+	m.keep(name, p)
+	return p
+}
+
+// cached returns the memo's translation of a service whose inputs are
+// unchanged, or nil.
+func (m *Memo) cached(name string, s *model.Snapshot) *servicePart {
+	if m == nil {
+		return nil
+	}
+	if p := m.services[name]; p != nil && p.svc == s.Services[name] && sameObjects(p.eps, s.Endpoints[name]) && sameObjects(p.health, s.Health[name]) {
+		return p
+	}
+	return nil
+}
+
+// previous returns the memo's last translation of a service, or nil.
+func (m *Memo) previous(name string) *servicePart {
+	if m == nil {
+		return nil
+	}
+	return m.services[name]
+}
+
+func (m *Memo) keep(name string, p *servicePart) {
+	if m != nil {
+		m.services[name] = p
+	}
+}
+
+// translateService translates one service; old, its last translation if
+// any, lends its cluster when the service object is the same. It reads
+// only its arguments, so services translate concurrently.
+func translateService(name string, s *model.Snapshot, old *servicePart) *servicePart {
+	svc, eps, health := s.Services[name], s.Endpoints[name], s.Health[name]
 	// Keep copies: a caller may change a snapshot's maps in place later.
 	p := &servicePart{svc: svc, eps: maps.Clone(eps), health: maps.Clone(health)}
-	var old *servicePart
-	if m != nil {
-		old = m.services[name]
-	}
 	if old != nil && old.svc == svc && old.clusterErr == nil && old.cluster != nil {
 		p.cluster = old.cluster // the cluster depends on the service object alone
 	} else {
@@ -91,9 +120,6 @@ func (m *Memo) service(name string, s *model.Snapshot) *servicePart {
 	p.load = loadAssignmentFor(name, eps, health)
 	if p.err == nil {
 		p.err = envoyValid(p.load)
-	}
-	if m != nil {
-		m.services[name] = p
 	}
 	return p
 }

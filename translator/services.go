@@ -4,8 +4,13 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
+	"github.com/chancery-xds/chancery/internal/parallel"
 	"github.com/chancery-xds/chancery/storage/model"
 )
+
+// parallelMin is the number of services below which translating them on
+// more than one goroutine costs more than it saves.
+const parallelMin = 256
 
 // serviceSet holds the cluster and load assignment of every service that
 // translated cleanly, and answers why any other service cannot be used.
@@ -25,8 +30,23 @@ func buildServices(s *model.Snapshot, rej *rejections, m *Memo) *serviceSet {
 		rej:      rej,
 	}
 	m.forget(s)
-	for _, name := range sortedKeys(s.Services) {
-		p := m.service(name, s)
+	names := sortedKeys(s.Services)
+	parts := make([]*servicePart, len(names))
+	var todo []int // services the memo does not hold, translated on every core
+	for i, name := range names {
+		if parts[i] = m.cached(name, s); parts[i] == nil {
+			todo = append(todo, i)
+		}
+	}
+	parallel.For(len(todo), parallelMin, func(j int) {
+		i := todo[j]
+		parts[i] = translateService(names[i], s, m.previous(names[i]))
+	})
+	for _, i := range todo {
+		m.keep(names[i], parts[i])
+	}
+	for i, name := range names {
+		p := parts[i]
 		if p.err != nil {
 			rej.add(model.Ref{Kind: model.KindService, Name: name}, "", "not sent: %v", p.err)
 			continue

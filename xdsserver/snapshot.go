@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sync/atomic"
 
@@ -15,6 +16,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/chancery-xds/chancery/internal/parallel"
 	"github.com/chancery-xds/chancery/translator"
 )
 
@@ -73,8 +75,10 @@ type resource struct {
 	name   string
 	hash   string // content hash of the encoding: the delta version
 	digest digest // of name and hash, for the type's version
-	sotw   []byte // a DiscoveryResponse resources entry
-	delta  []byte // a DeltaDiscoveryResponse resources entry
+	body   []byte // the resource's encoding
+	// The heads of its entries in a DiscoveryResponse and a
+	// DeltaDiscoveryResponse: each entry is its head, then body.
+	sotwHead, deltaHead []byte
 }
 
 // encoded is the encoder's memory of one message.
@@ -91,6 +95,8 @@ type encoder struct {
 	seen  map[proto.Message]*encoded
 	types []*builtType // this publish's built types, shared by groups that have the same resources
 	items map[*translator.GroupResources]*[numTypes][]types.Resource
+	// checked are the pairs of builds whose references this publish checked.
+	checked map[[2]*builtType]bool
 }
 
 func newEncoder() *encoder {
@@ -103,6 +109,7 @@ func newEncoder() *encoder {
 func (e *encoder) begin() {
 	e.types = nil
 	e.items = map[*translator.GroupResources]*[numTypes][]types.Resource{}
+	e.checked = map[[2]*builtType]bool{}
 }
 
 // prune forgets the encodings of messages no longer published. It walks
@@ -150,23 +157,49 @@ func (e *encoder) encode(typ typeIdx, m proto.Message) *encoded {
 	if enc, ok := e.seen[m]; ok {
 		return enc
 	}
-	enc := &encoded{}
+	enc := encodeResource(typ, m)
 	e.seen[m] = enc
+	return enc
+}
+
+// parallelMin is the number of resources below which encoding them on more
+// than one goroutine costs more than it saves.
+const parallelMin = 512
+
+// encodeAll encodes the items not yet seen, on every core when there are
+// many: a full rebuild encodes tens of thousands of resources, each on its
+// own.
+func (e *encoder) encodeAll(typ typeIdx, items []types.Resource) {
+	var todo []types.Resource
+	for _, m := range items {
+		if _, ok := e.seen[m]; !ok {
+			todo = append(todo, m)
+		}
+	}
+	out := make([]*encoded, len(todo))
+	parallel.For(len(todo), parallelMin, func(i int) { out[i] = encodeResource(typ, todo[i]) })
+	for i, m := range todo {
+		e.seen[m] = out[i]
+	}
+}
+
+// encodeResource validates, marshals and hashes one resource and lays out
+// its response entries. It touches nothing shared.
+func encodeResource(typ typeIdx, m proto.Message) *encoded {
 	if v, ok := m.(validatable); ok {
-		if enc.err = v.ValidateAll(); enc.err != nil {
-			return enc
+		if err := v.ValidateAll(); err != nil {
+			return &encoded{err: err}
 		}
 	}
 	b, err := cachev3.MarshalResource(m)
 	if err != nil {
-		enc.err = err
-		return enc
+		return &encoded{err: err}
 	}
 	name := cachev3.GetResourceName(m)
 	hash := cachev3.HashResource(b)
-	enc.res = &resource{name: name, hash: hash, digest: entryDigest(name, hash)}
-	enc.res.sotw, enc.res.delta = resourceEntries(typeURLs[typ], name, hash, b)
-	return enc
+	res := &resource{name: name, hash: hash, digest: entryDigest(name, hash), body: b}
+	res.sotwHead, res.deltaHead = resourceEntries(typeURLs[typ], name, hash, b)
+	return &encoded{res: res}
 }
 
 // builtType is one type's resources of a group, as streams send them.
@@ -230,7 +263,7 @@ func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapsh
 	}
 	// References between types change only when some type's names do.
 	if namesChanged {
-		if err := next.consistent(); err != nil {
+		if err := next.consistent(enc.checked); err != nil {
 			return nil, fmt.Errorf("inconsistent snapshot: %w", err)
 		}
 	}
@@ -240,39 +273,68 @@ func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapsh
 // consistent checks references as go-control-plane's Snapshot.Consistent
 // does: the endpoints are exactly the load assignments the EDS clusters
 // name, the routes exactly the route configurations the listeners name
-// (found by go-control-plane). The referenced side is looked up in its
-// build rather than copied into maps.
-func (g *groupSnapshot) consistent() error {
-	eds := map[string]bool{}
-	for _, r := range g.types[clustersIdx].items {
+// (found by go-control-plane). Groups often share both builds of a pair;
+// a pair is checked once per publish (checked).
+func (g *groupSnapshot) consistent(checked map[[2]*builtType]bool) error {
+	for _, check := range []struct {
+		from, to typeIdx
+		refs     func(*builtType) []string
+	}{{clustersIdx, endpointsIdx, edsNames}, {listenersIdx, routesIdx, routeNames}} {
+		pair := [2]*builtType{g.types[check.from], g.types[check.to]}
+		if checked[pair] {
+			continue
+		}
+		if err := references(check.from, check.to, check.refs(pair[0]), pair[1]); err != nil {
+			return err
+		}
+		if checked != nil {
+			checked[pair] = true
+		}
+	}
+	return nil
+}
+
+// references compares the sorted, distinct names refs of type from with
+// the build of type to: both lists are in name order, so one walk does.
+func references(from, to typeIdx, refs []string, b *builtType) error {
+	j := 0
+	for _, name := range refs {
+		for j < len(b.sorted) && b.sorted[j].name < name {
+			j++
+		}
+		if j == len(b.sorted) || b.sorted[j].name != name {
+			return fmt.Errorf("%s reference %s %q, which is not in the snapshot", typeNames[from], typeNames[to], name)
+		}
+	}
+	if len(refs) != len(b.sorted) {
+		return fmt.Errorf("%d %s referenced by %s, %d in the snapshot", len(refs), typeNames[to], typeNames[from], len(b.sorted))
+	}
+	return nil
+}
+
+// edsNames are the load assignments the EDS clusters of b name, sorted.
+func edsNames(b *builtType) []string {
+	var names []string
+	for _, r := range b.items {
 		if c, ok := r.(*clusterv3.Cluster); ok && c.GetType() == clusterv3.Cluster_EDS {
 			name := c.GetEdsClusterConfig().GetServiceName()
 			if name == "" {
 				name = c.GetName()
 			}
-			eds[name] = true
+			names = append(names, name)
 		}
 	}
-	listeners := make(map[string]types.ResourceWithTTL, len(g.types[listenersIdx].items))
-	for _, r := range g.types[listenersIdx].items {
+	slices.Sort(names) // in name order already, as a rule: a single pass
+	return slices.Compact(names)
+}
+
+// routeNames are the route configurations the listeners of b name, sorted.
+func routeNames(b *builtType) []string {
+	listeners := make(map[string]types.ResourceWithTTL, len(b.items))
+	for _, r := range b.items {
 		listeners[cachev3.GetResourceName(r)] = types.ResourceWithTTL{Resource: r}
 	}
-	routes := cachev3.GetResourceReferences(listeners)[typeURLs[routesIdx]]
-	for _, check := range []struct {
-		from, to typeIdx
-		refs     map[string]bool
-	}{{clustersIdx, endpointsIdx, eds}, {listenersIdx, routesIdx, routes}} {
-		to := g.types[check.to]
-		for name := range check.refs {
-			if to.lookup(name) == nil {
-				return fmt.Errorf("%s reference %s %q, which is not in the snapshot", typeNames[check.from], typeNames[check.to], name)
-			}
-		}
-		if len(check.refs) != len(to.sorted) {
-			return fmt.Errorf("%d %s referenced by %s, %d in the snapshot", len(check.refs), typeNames[check.to], typeNames[check.from], len(to.sorted))
-		}
-	}
-	return nil
+	return slices.Sorted(maps.Keys(cachev3.GetResourceReferences(listeners)[typeURLs[routesIdx]]))
 }
 
 // buildType encodes one type's resources and computes its version. It
@@ -324,6 +386,7 @@ func (e *encoder) buildType(typ typeIdx, items []types.Resource, prev *builtType
 // build encodes every resource of a type.
 func (e *encoder) build(typ typeIdx, items []types.Resource) (*builtType, error) {
 	b := &builtType{typ: typ, items: items, sorted: make([]*resource, len(items))}
+	e.encodeAll(typ, items)
 	for i, r := range items {
 		enc := e.encode(typ, r)
 		if enc.err != nil {

@@ -22,7 +22,7 @@ import (
 // wireMessage is one response in that form.
 type wireMessage struct {
 	head  []byte   // the response's own fields
-	parts [][]byte // resource entries, shared with every other response that carries them
+	parts [][]byte // resource entries, head and body, shared with every other response that carries them
 }
 
 // Field numbers of the responses, read from their descriptors.
@@ -44,51 +44,65 @@ func fieldNumbers(m proto.Message, names ...string) []protowire.Number {
 	return out
 }
 
-// resourceEntries encodes a resource (b, its encoding) as an entry of the
-// resources field of each response kind.
-func resourceEntries(typeURL, name, hash string, b []byte) (sotw, delta []byte) {
-	// google.protobuf.Any{type_url = 1, value = 2}
-	var any []byte
-	any = protowire.AppendTag(any, 1, protowire.BytesType)
-	any = protowire.AppendString(any, typeURL)
-	any = protowire.AppendTag(any, 2, protowire.BytesType)
-	any = protowire.AppendBytes(any, b)
+// resourceEntries lays out a resource (body, its encoding) as an entry of
+// each response kind. An entry is its head followed by body: the heads hold
+// the entry's own fields and the Any's, ending with the length of body, so
+// that body is shared, not copied, by both kinds of entry.
+func resourceEntries(typeURL, name, hash string, body []byte) (sotwHead, deltaHead []byte) {
+	// google.protobuf.Any{type_url = 1, value = 2}, without value's bytes.
+	anyHead := protowire.SizeTag(1) + protowire.SizeBytes(len(typeURL)) + protowire.SizeTag(2) + protowire.SizeVarint(uint64(len(body)))
+	anyLen := anyHead + len(body)
+	// envoy.service.discovery.v3.Resource{name, version, resource}
+	resLen := protowire.SizeTag(resourceFields[0]) + protowire.SizeBytes(len(name)) +
+		protowire.SizeTag(resourceFields[1]) + protowire.SizeBytes(len(hash)) +
+		protowire.SizeTag(resourceFields[2]) + protowire.SizeBytes(anyLen)
+	sotwLen := protowire.SizeTag(sotwFields[1]) + protowire.SizeVarint(uint64(anyLen)) + anyHead
+	deltaLen := protowire.SizeTag(deltaFields[1]) + protowire.SizeVarint(uint64(resLen)) + resLen - len(body)
 
-	sotw = protowire.AppendTag(nil, sotwFields[1], protowire.BytesType)
-	sotw = protowire.AppendBytes(sotw, any)
+	heads := make([]byte, 0, sotwLen+deltaLen) // one allocation for both
+	appendAny := func(b []byte) []byte {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, typeURL)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendVarint(b, uint64(len(body)))
+	}
+	b := protowire.AppendTag(heads, sotwFields[1], protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(anyLen))
+	b = appendAny(b)
+	sotwHead = b[:len(b):len(b)]
 
-	// envoy.service.discovery.v3.Resource{name = 3, version = 1, resource = 2}
-	var res []byte
-	res = protowire.AppendTag(res, resourceFields[0], protowire.BytesType)
-	res = protowire.AppendString(res, name)
-	res = protowire.AppendTag(res, resourceFields[1], protowire.BytesType)
-	res = protowire.AppendString(res, hash)
-	res = protowire.AppendTag(res, resourceFields[2], protowire.BytesType)
-	res = protowire.AppendBytes(res, any)
-	delta = protowire.AppendTag(nil, deltaFields[1], protowire.BytesType)
-	delta = protowire.AppendBytes(delta, res)
-	return sotw, delta
+	b = protowire.AppendTag(b, deltaFields[1], protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(resLen))
+	b = protowire.AppendTag(b, resourceFields[0], protowire.BytesType)
+	b = protowire.AppendString(b, name)
+	b = protowire.AppendTag(b, resourceFields[1], protowire.BytesType)
+	b = protowire.AppendString(b, hash)
+	b = protowire.AppendTag(b, resourceFields[2], protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(anyLen))
+	b = appendAny(b)
+	deltaHead = b[len(sotwHead):]
+	return sotwHead, deltaHead
 }
 
 var resourceFields = fieldNumbers(&discoveryv3.Resource{}, "name", "version", "resource")
 
 // sotwResponse assembles a state-of-the-world response.
 func sotwResponse(version, typeURL, nonce string, res []*resource) *wireMessage {
-	return assemble(sotwFields, version, typeURL, nonce, res, nil, func(r *resource) []byte { return r.sotw })
+	return assemble(sotwFields, version, typeURL, nonce, res, nil, func(r *resource) []byte { return r.sotwHead })
 }
 
 // deltaResponse assembles a delta response.
 func deltaResponse(version, typeURL, nonce string, res []*resource, removed []string) *wireMessage {
-	return assemble(deltaFields, version, typeURL, nonce, res, removed, func(r *resource) []byte { return r.delta })
+	return assemble(deltaFields, version, typeURL, nonce, res, removed, func(r *resource) []byte { return r.deltaHead })
 }
 
 // assemble lays out a response: fields are its version, resources, type,
-// nonce and (delta) removed-names field numbers; entry picks the resources'
-// entries of its kind.
-func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*resource, removed []string, entry func(*resource) []byte) *wireMessage {
-	m := &wireMessage{parts: make([][]byte, len(res))}
-	for i, r := range res {
-		m.parts[i] = entry(r)
+// nonce and (delta) removed-names field numbers; head picks the head of the
+// resources' entries of its kind.
+func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*resource, removed []string, head func(*resource) []byte) *wireMessage {
+	m := &wireMessage{parts: make([][]byte, 0, 2*len(res))}
+	for _, r := range res {
+		m.parts = append(m.parts, head(r), r.body)
 	}
 	m.head = appendString(m.head, fields[0], version)
 	m.head = appendString(m.head, fields[2], typeURL)
