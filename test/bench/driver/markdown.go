@@ -238,15 +238,35 @@ func fmtValue(v float64) string {
 // the time goes at the largest scale of each phase, and where memory and
 // goroutines sit.
 var publishedProfiles = []string{"p1-chancery-delta-", "p1-chancery-sotw-", "p2-rebuild-cpu", "p3-chancery-delta-",
-	"p4-chancery-delta-b-storm", "p4-chancery-sotw-b-storm", "p5-rate-"}
+	"p4-chancery-delta-b-storm", "p4-chancery-sotw-b-storm", "p4-chancery-delta-fleet-storm", "p4-chancery-sotw-fleet-storm", "p5-rate-"}
 
-// publishProfiles replaces dir's profiles with this run's.
+// ranPhaseOf reports whether this run ran the phase a profile file belongs
+// to ("p3-..." is taken within P1).
+func (d *driver) ranPhaseOf(file string) bool {
+	phase, _, _ := strings.Cut(file, "-")
+	if phase == "p3" {
+		phase = "p1"
+	}
+	return len(d.cfg.only) == 0 || d.cfg.only[phase]
+}
+
+// publishProfiles replaces dir's profiles with this run's: all of them,
+// or with -merge those of the phases this run ran.
 func (d *driver) publishProfiles(dir string) error {
 	if d.dir == "" {
 		return nil // rendering an earlier run: its profiles stay
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	old, err := filepath.Glob(filepath.Join(dir, "*.pb.gz"))
+	if err != nil {
 		return err
+	}
+	for _, f := range old {
+		if d.cfg.merge && !d.ranPhaseOf(filepath.Base(f)) {
+			continue
+		}
+		if err := os.Remove(f); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
