@@ -238,7 +238,7 @@ func fmtValue(v float64) string {
 // the time goes at the largest scale of each phase, and where memory and
 // goroutines sit.
 var publishedProfiles = []string{"p1-chancery-delta-", "p1-chancery-sotw-", "p2-rebuild-cpu", "p3-chancery-delta-",
-	"p4-chancery-delta-b-storm", "p4-chancery-sotw-b-storm", "p4-chancery-delta-fleet-storm", "p4-chancery-sotw-fleet-storm", "p5-rate-"}
+	"p4-chancery-delta-b-storm", "p4-chancery-sotw-b-storm", "p4-chancery-delta-fleet-storm", "p4-chancery-sotw-fleet-storm", "p5-rate-", "p5-fleet-rate-"}
 
 // ranPhaseOf reports whether this run ran the phase a profile file belongs
 // to ("p3-..." is taken within P1).

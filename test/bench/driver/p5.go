@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ func (d *driver) p5Rate(ctx context.Context, s *server, f *fleetProc, prefix str
 	}
 	stopProfile := d.profileCPU(s, fmt.Sprintf("p5-rate-%d", rate), true)
 	defer stopProfile()
+	stopFleetProfile := d.profileCPU(f, fmt.Sprintf("p5-fleet-rate-%d", rate), rate == slices.Max(d.scale.p5Rates))
+	defer stopFleetProfile()
 	smp, fleetSmp := startSampler(s.p.pid(), 200*time.Millisecond), startSampler(f.p.pid(), time.Second)
 	rebuilds0, rerr := s.metric("chancery_watch_snapshots_total")
 	if d.cfg.profile {

@@ -55,10 +55,10 @@ type client struct {
 	idx           int
 	nodeID, group string
 
-	last     map[int32]uint64 // key -> highest seq seen
-	seen     int              // bit per type received at least once
-	got      int64            // responses received, all streams
-	syncedNs int64            // when every type had arrived; MaxInt64 before
+	last     []uint64 // key index (dense, from the ledger) -> highest seq seen
+	seen     int      // bit per type received at least once
+	got      int64    // responses received, all streams
+	syncedNs int64    // when every type had arrived; MaxInt64 before
 
 	// delta: what to claim on reconnect and what to subscribe to
 	held map[string]map[string]string   // type URL -> name -> version
@@ -73,7 +73,6 @@ func (f *fleet) newClient(i int) *client {
 		f: f, idx: i,
 		nodeID:   f.cfg.nodePrefix + "-" + strconv.Itoa(i),
 		group:    f.cfg.groups[i%len(f.cfg.groups)],
-		last:     map[int32]uint64{},
 		syncedNs: math.MaxInt64,
 		held:     map[string]map[string]string{},
 		deps:     map[string]map[string][]string{},
@@ -181,6 +180,9 @@ func (c *client) markSeen(bits int, atNs int64) {
 
 func (c *client) deliver(ms []marker, atNs int64) {
 	for _, m := range ms {
+		if int(m.key) >= len(c.last) {
+			c.last = append(c.last, make([]uint64, int(m.key)+1-len(c.last))...)
+		}
 		prev := c.last[m.key]
 		if m.seq <= prev {
 			continue

@@ -18,8 +18,8 @@ type ledger struct {
 	keys   map[string]int32 // "<cluster>/<endpoint id>" -> key index
 	names  []string         // key index -> key
 	bySeq  map[uint64]*writeRecord
-	perKey [][]uint64 // key index -> seqs written, ascending
-	posted []uint64   // key index -> highest seq reported
+	perKey [][]*writeRecord // key index -> writes, by ascending seq
+	posted []uint64         // key index -> highest seq reported
 
 	pendingMu sync.Mutex
 	pending   []delivery // seen before the driver reported the write
@@ -28,6 +28,7 @@ type ledger struct {
 }
 
 type writeRecord struct {
+	seq       uint64
 	putNs     int64
 	raw       bool
 	delivered atomic.Int32
@@ -77,8 +78,9 @@ func (l *ledger) post(ws []benchapi.Write) {
 	for _, w := range ws {
 		k := l.key(w.Key)
 		l.mu.Lock()
-		l.bySeq[w.Seq] = &writeRecord{putNs: w.PutNs, raw: w.Raw}
-		l.perKey[k] = append(l.perKey[k], w.Seq)
+		r := &writeRecord{seq: w.Seq, putNs: w.PutNs, raw: w.Raw}
+		l.bySeq[w.Seq] = r
+		l.perKey[k] = append(l.perKey[k], r)
 		l.posted[k] = max(l.posted[k], w.Seq)
 		l.mu.Unlock()
 	}
@@ -106,10 +108,10 @@ func (l *ledger) tryDeliver(d delivery) bool {
 	if int(d.key) >= len(l.posted) || l.posted[d.key] < d.seen {
 		return false
 	}
-	seqs := l.perKey[d.key]
+	writes := l.perKey[d.key]
 	hist := l.hist.Load()
-	for i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > d.prev }); i < len(seqs) && seqs[i] <= d.seen; i++ {
-		w := l.bySeq[seqs[i]]
+	for i := sort.Search(len(writes), func(i int) bool { return writes[i].seq > d.prev }); i < len(writes) && writes[i].seq <= d.seen; i++ {
+		w := writes[i]
 		if w.putNs < d.syncedNs {
 			continue // written before this client first synced: part of its initial state
 		}
