@@ -50,6 +50,8 @@ type nodeOptions struct {
 	proxies  func() []cluster.Proxy
 	versions func() map[string]map[string]string
 	publish  time.Duration
+	// generation: ProxyGeneration; nil, the proxies are read every publish.
+	generation func() uint64
 }
 
 func startNode(t *testing.T, e *embedetcd.Etcd, id string, opts nodeOptions) *node {
@@ -66,7 +68,7 @@ func startNode(t *testing.T, e *embedetcd.Etcd, id string, opts nodeOptions) *no
 	r, err := cluster.New(cluster.Config{
 		Client: n.cli, Keyspace: ks, ID: id, Address: "127.0.0.1:18000", Version: "test",
 		SessionTTL: opts.ttl, PublishInterval: opts.publish, HealthCheckConcurrency: 16,
-		Proxies: opts.proxies, Versions: opts.versions, Revision: w.Revision,
+		Proxies: opts.proxies, Versions: opts.versions, Revision: w.Revision, ProxyGeneration: opts.generation,
 		Logger: log.Named("cluster"), Registerer: n.reg,
 	})
 	if err != nil {

@@ -63,9 +63,11 @@ func TestMergeProxies(t *testing.T) {
 		{NodeID: "n", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "new"}}},
 		{NodeID: "n", Group: "g", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "old"}, "routes": {Acked: "r"}}},
 		{NodeID: "m", Group: "g", Connected: t0},
+		{NodeID: "m", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"routes": {Acked: "r2"}}},
 	})
 	n := got["n"]
-	if len(got) != 2 || !n.Connected.Equal(t0) || n.Types["clusters"].Acked != "new" || n.Types["routes"].Acked != "r" {
+	if len(got) != 2 || !n.Connected.Equal(t0) || n.Types["clusters"].Acked != "new" || n.Types["routes"].Acked != "r" ||
+		got["m"].Types["routes"].Acked != "r2" {
 		t.Errorf("merged: %+v", got)
 	}
 }

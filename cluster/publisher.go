@@ -24,6 +24,10 @@ type publisher struct {
 	lease   clientv3.LeaseID
 	replica []byte            // the registration as last written
 	proxies map[string][]byte // node id -> its record as last written
+	// generation is ProxyGeneration when everything was last written; while
+	// it and the registration stay the same, the proxies are not looked at.
+	generation uint64
+	current    bool // generation means something: the last publish wrote all
 }
 
 func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
@@ -61,10 +65,11 @@ type change struct {
 }
 
 func (p *publisher) publish(ctx context.Context) error {
-	changes, err := p.changes()
+	changes, generation, err := p.changes()
 	if err != nil {
 		return err
 	}
+	p.current = false
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	for len(changes) > 0 {
@@ -83,20 +88,31 @@ func (p *publisher) publish(ctx context.Context) error {
 		p.applied(changes[:n])
 		changes = changes[n:]
 	}
+	p.generation, p.current = generation, p.r.cfg.ProxyGeneration != nil
 	return nil
 }
 
-// changes compares what the replica would publish now with what it wrote.
-func (p *publisher) changes() ([]change, error) {
+// changes compares what the replica would publish now with what it wrote,
+// and returns the proxy generation it read.
+func (p *publisher) changes() ([]change, uint64, error) {
 	ks := p.r.cfg.Keyspace
 	var out []change
+	// Read before the proxies: a change during the scan shows next time.
+	var generation uint64
+	if p.r.cfg.ProxyGeneration != nil {
+		generation = p.r.cfg.ProxyGeneration()
+	}
 	record := p.record()
 	rec, err := json.Marshal(record)
 	if err != nil {
-		return nil, fmt.Errorf("encode replica record: %w", err)
+		return nil, 0, fmt.Errorf("encode replica record: %w", err)
 	}
 	if !bytes.Equal(rec, p.replica) {
 		out = append(out, change{key: ks.ReplicaKey(p.r.cfg.ID), value: rec})
+	} else if p.current && generation == p.generation {
+		// Neither the versions served nor any proxy changed: a fleet at
+		// rest costs one comparison per interval, not one per proxy.
+		return nil, generation, nil
 	}
 	now := mergeProxies(p.r.cfg.Proxies())
 	nodes := make([]string, 0, len(now))
@@ -105,9 +121,9 @@ func (p *publisher) changes() ([]change, error) {
 	}
 	sort.Strings(nodes)
 	for _, node := range nodes {
-		b, err := json.Marshal(now[node].abbreviated(record.Versions))
+		b, err := json.Marshal(now[node].abbreviate(record.Versions))
 		if err != nil {
-			return nil, fmt.Errorf("encode proxy %q: %w", node, err)
+			return nil, 0, fmt.Errorf("encode proxy %q: %w", node, err)
 		}
 		if !bytes.Equal(b, p.proxies[node]) {
 			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node), value: b})
@@ -118,7 +134,7 @@ func (p *publisher) changes() ([]change, error) {
 			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node)})
 		}
 	}
-	return out, nil
+	return out, generation, nil
 }
 
 // applied remembers what a committed transaction wrote.
@@ -149,30 +165,25 @@ func (p *publisher) record() ReplicaRecord {
 // mergeProxies keys the connected Envoys by node id. An Envoy with one
 // stream per type (non-aggregated xDS), or a reconnect overlapping its old
 // stream, shows as several streams of one node: they merge into one record,
-// the newest stream's view of each type winning.
+// the newest stream's view of each type winning. The result shares the
+// list's maps and changes them.
 func mergeProxies(list []Proxy) map[string]Proxy {
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Connected.Before(list[j].Connected) })
 	out := make(map[string]Proxy, len(list))
 	for _, p := range list {
 		prev, ok := out[p.NodeID]
 		if !ok {
-			p.Types = cloneTypes(p.Types)
 			out[p.NodeID] = p
 			continue
+		}
+		if prev.Types == nil {
+			prev.Types = make(map[string]TypeRecord, len(p.Types))
 		}
 		for typ, st := range p.Types {
 			prev.Types[typ] = st
 		}
 		prev.Group, prev.Delta = p.Group, p.Delta
 		out[p.NodeID] = prev
-	}
-	return out
-}
-
-func cloneTypes(in map[string]TypeRecord) map[string]TypeRecord {
-	out := make(map[string]TypeRecord, len(in))
-	for k, v := range in {
-		out[k] = v
 	}
 	return out
 }

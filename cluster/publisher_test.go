@@ -2,7 +2,10 @@ package cluster_test
 
 import (
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,15 +15,19 @@ import (
 
 // fakeProxies stands in for the xDS server's list of connected Envoys.
 type fakeProxies struct {
-	mu   sync.Mutex
-	list map[string]cluster.Proxy
+	mu         sync.Mutex
+	list       map[string]cluster.Proxy
+	generation atomic.Uint64 // bumped by every update
+	reads      atomic.Int64  // calls of get
 }
 
 func (f *fakeProxies) get() []cluster.Proxy {
+	f.reads.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]cluster.Proxy, 0, len(f.list))
 	for _, p := range f.list {
+		p.Types = maps.Clone(p.Types) // the publisher changes what it gets
 		out = append(out, p)
 	}
 	return out
@@ -30,6 +37,47 @@ func (f *fakeProxies) update(fn func(map[string]cluster.Proxy)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f.list)
+	f.generation.Add(1)
+}
+
+// A fleet at rest is not looked at: while neither the proxy generation nor
+// the versions served change, the publisher reads no proxies, and the first
+// change after the rest is written.
+func TestRestingFleetIsNotRead(t *testing.T) {
+	e, cli := etcdtest.Start(t)
+	fp := &fakeProxies{list: map[string]cluster.Proxy{}}
+	for i := range 20 {
+		id := fmt.Sprintf("envoy-%02d", i)
+		fp.list[id] = cluster.Proxy{NodeID: id, Group: "edge", Delta: true, Connected: time.Now().UTC(),
+			Types: map[string]cluster.TypeRecord{"clusters": {Sent: "v1", Acked: "v1"}}}
+	}
+	versions := func() map[string]map[string]string { return map[string]map[string]string{"edge": {"clusters": "v1"}} }
+	startNode(t, e, "a", nodeOptions{ttl: 30 * time.Second, publish: 20 * time.Millisecond,
+		proxies: fp.get, versions: versions, generation: fp.generation.Load})
+	eventually(t, 10*time.Second, func() error {
+		if n := len(getPrefix(t, cli, "proxies/a/")); n != 20 {
+			return fmt.Errorf("%d proxies published, want 20", n)
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // the publish that wrote them has returned
+	before := fp.reads.Load()
+	time.Sleep(500 * time.Millisecond) // about 25 publish intervals
+	if reads := fp.reads.Load() - before; reads != 0 {
+		t.Errorf("the proxies were read %d times while nothing changed, want 0", reads)
+	}
+
+	fp.update(func(m map[string]cluster.Proxy) {
+		p := m["envoy-03"]
+		p.Types = map[string]cluster.TypeRecord{"clusters": {Sent: "v2", Acked: "v1", NackError: "bad cluster"}}
+		m["envoy-03"] = p
+	})
+	eventually(t, 10*time.Second, func() error {
+		if x := getPrefix(t, cli, "proxies/a/")["envoy-03"]; x == nil || !strings.Contains(x.value, "bad cluster") {
+			return fmt.Errorf("envoy-03's rejection not published yet")
+		}
+		return nil
+	})
 }
 
 // A replica publishes its Envoys in batches, under its lease, rewriting only

@@ -41,18 +41,17 @@ type TypeRecord struct {
 // thousand records.
 const ServedVersion = "served"
 
-// abbreviated returns the record as published: each type the Envoy holds
-// at the served version, with nothing pending, is written as ServedVersion.
-func (p Proxy) abbreviated(served map[string]map[string]string) Proxy {
-	out := p
-	out.Types = make(map[string]TypeRecord, len(p.Types))
+// abbreviate turns the record into what is published: each type the Envoy
+// holds at the served version, with nothing pending, is written as
+// ServedVersion. It changes p.Types in place.
+func (p Proxy) abbreviate(served map[string]map[string]string) Proxy {
+	versions := served[p.Group]
 	for typ, rec := range p.Types {
-		if v := served[p.Group][typ]; v != "" && rec.NackError == "" && rec.Acked == v && (rec.Sent == v || rec.Sent == "") {
-			rec = TypeRecord{Acked: ServedVersion}
+		if v := versions[typ]; v != "" && rec.NackError == "" && rec.Acked == v && (rec.Sent == v || rec.Sent == "") {
+			p.Types[typ] = TypeRecord{Acked: ServedVersion}
 		}
-		out.Types[typ] = rec
 	}
-	return out
+	return p
 }
 
 // expanded undoes abbreviated, with the versions the replica serves.

@@ -47,11 +47,15 @@ type Config struct {
 	PublishInterval time.Duration
 	// Proxies lists the Envoys connected now; Versions the versions served
 	// (group -> type -> version); Revision the etcd revision served. Each is
-	// called once per PublishInterval and must be safe for concurrent use.
+	// called once per PublishInterval and must be safe for concurrent use;
+	// Proxies returns a list of its own, which the publisher changes.
 	Proxies  func() []Proxy
 	Versions func() map[string]map[string]string
 	Revision func() int64
-	Logger   *zap.Logger
+	// ProxyGeneration, if set, changes whenever Proxies' answer does; while
+	// it and the versions stay the same, Proxies is not called.
+	ProxyGeneration func() uint64
+	Logger          *zap.Logger
 	// Registerer receives the cluster's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 }

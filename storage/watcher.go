@@ -20,8 +20,10 @@ import (
 type WatcherConfig struct {
 	Client   *clientv3.Client
 	Keyspace Keyspace
-	// Coalesce is how long the watcher waits after an event for more before
-	// it rebuilds: a burst of writes becomes one snapshot.
+	// Coalesce is the least time between two rebuilds. The first change
+	// after a quiet spell is rebuilt at once; the changes that follow within
+	// the window wait for it to close and become one snapshot, so a burst of
+	// writes costs two rebuilds, not one per write.
 	Coalesce time.Duration
 	// PageSize bounds each range read of the initial load (default 5000).
 	PageSize int64
@@ -187,7 +189,13 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 		clientv3.WithRev(w.revision), clientv3.WithProgressNotify())
 	progress := time.NewTicker(w.cfg.ProgressInterval)
 	defer progress.Stop()
-	var hold <-chan time.Time // armed by the first event of a burst
+	var hold <-chan time.Time // armed while changes wait for the window to close
+	var last time.Time        // when the last rebuild ended
+	rebuild := func() {
+		hold = nil
+		apply(w.snapshot())
+		last = time.Now()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,8 +208,7 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 				w.asked.Store(time.Now().UnixNano())
 			}
 		case <-hold:
-			hold = nil
-			apply(w.snapshot())
+			rebuild()
 		case resp, ok := <-events:
 			if !ok {
 				return errors.New("watch channel closed")
@@ -218,7 +225,11 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 				continue
 			}
 			if changed := w.applyEvents(resp.Events, resp.Header.Revision); changed && hold == nil {
-				hold = time.After(w.cfg.Coalesce)
+				if wait := w.cfg.Coalesce - time.Since(last); wait > 0 {
+					hold = time.After(wait)
+				} else {
+					rebuild()
+				}
 			}
 		}
 	}

@@ -156,6 +156,36 @@ func TestWatcherCoalescesBursts(t *testing.T) {
 	}
 }
 
+// A change after a quiet spell is rebuilt at once; the changes that follow
+// it within the window wait for the window and come as one snapshot.
+func TestWatcherRebuildsLoneChangeAtOnce(t *testing.T) {
+	_, cli := etcdtest.Start(t)
+	const window = 3 * time.Second
+	_, snaps := startWatcher(t, cli, window)
+	_, first := snaps.waitFor(t, 0, func(*model.Snapshot) bool { return true })
+
+	start := time.Now()
+	rev := put(t, cli, "endpoints/web/lone", `{"address":"10.0.0.1","port":80}`)
+	_, lone := snaps.waitFor(t, first+1, func(s *model.Snapshot) bool { return s.Revision >= rev })
+	if took := time.Since(start); took > window/2 {
+		t.Errorf("a lone change took %s to rebuild; want it at once, not after the %s window", took, window)
+	}
+
+	const n = 10
+	var last int64
+	for i := range n {
+		last = put(t, cli, fmt.Sprintf("endpoints/web/e%d", i), fmt.Sprintf(`{"address":"10.0.1.%d","port":80}`, i+1))
+	}
+	snap, idx := snaps.waitFor(t, lone+1, func(s *model.Snapshot) bool { return s.Revision >= last })
+	if idx != lone+1 || len(snap.Endpoints["web"]) != n+1 {
+		t.Errorf("the %d writes after it came in snapshot %d with %d endpoints; want the next one, with all %d",
+			n, idx-lone, len(snap.Endpoints["web"]), n+1)
+	}
+	if took := time.Since(start); took < window/2 {
+		t.Errorf("the writes inside the window were rebuilt after %s; want them held for the window (%s)", took, window)
+	}
+}
+
 func TestWatcherFollowsDeletesAndIgnoresOtherKeys(t *testing.T) {
 	_, cli := etcdtest.Start(t)
 	put(t, cli, "endpoints/web/a", `{"address":"127.0.0.1","port":8080}`)

@@ -243,3 +243,41 @@ func TestDeltaReconnectRemovesWhatIsGone(t *testing.T) {
 		t.Errorf("after reconnect: resources %v, removed %v; want only gone removed", names(r), r.GetRemovedResources())
 	}
 }
+
+// StatusGeneration moves with every change to what Proxies returns, and
+// only then: a poller can skip an unchanged fleet.
+func TestStatusGenerationFollowsProxies(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, nil))
+	waitGen := func(after uint64, what string) uint64 {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for srv.StatusGeneration() == after {
+			if time.Now().After(deadline) {
+				t.Fatalf("status generation still %d after %s", after, what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return srv.StatusGeneration()
+	}
+	start := srv.StatusGeneration()
+	d := openDelta(t, addr)
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	r := d.recv()
+	sent := waitGen(start, "a response was sent")
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: r.GetNonce()})
+	acked := waitGen(sent, "an ACK")
+	if p := srv.Proxies(); len(p) != 1 || p[0].Types["listeners"].Acked == "" {
+		t.Fatalf("proxies after the ACK: %+v", p)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if g := srv.StatusGeneration(); g != acked {
+		t.Errorf("status generation moved from %d to %d with nothing happening", acked, g)
+	}
+	if err := d.stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	waitGen(acked, "the stream closed")
+	if p := srv.Proxies(); len(p) != 0 {
+		t.Errorf("proxies after the stream closed: %+v", p)
+	}
+}

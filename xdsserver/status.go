@@ -21,6 +21,10 @@ type ProxyStatus struct {
 	Types     map[string]TypeStatus `json:"types"`
 }
 
+// StatusGeneration changes whenever what Proxies returns changes: a stream
+// names its node, is sent a response, is ACKed or NACKed, or closes.
+func (s *Server) StatusGeneration() uint64 { return s.streams.generation.Load() }
+
 // Proxies returns every Envoy connected to this replica, sorted by node id.
 func (s *Server) Proxies() []ProxyStatus {
 	s.streams.mu.Lock()

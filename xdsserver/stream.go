@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -108,6 +109,7 @@ func (st *stream) identify(node *corev3.Node) {
 	st.statusMu.Lock()
 	st.node = node
 	st.statusMu.Unlock()
+	st.srv.streams.changed()
 	st.group = st.srv.live.get(node.GetCluster())
 	st.group.join(st)
 	if st.group.snap.Load() == nil {
@@ -266,6 +268,7 @@ func (st *stream) sent(typ typeIdx, version string, resources int) {
 	st.statusMu.Lock()
 	st.status[typ].Sent = version
 	st.statusMu.Unlock()
+	st.srv.streams.changed()
 	st.srv.metrics.responsesByType[typ].Inc()
 	st.srv.metrics.resourcesByType[typ].Add(float64(resources))
 }
@@ -281,6 +284,7 @@ func (st *stream) record(typ typeIdx, version string, nack *rpcstatus.Status) {
 		s.Acked, s.NackError = version, ""
 	}
 	st.statusMu.Unlock()
+	st.srv.streams.changed()
 	if nack == nil {
 		st.srv.metrics.acksByType[typ].Inc()
 		return
@@ -299,6 +303,7 @@ func (st *stream) holds(typ typeIdx, version string) {
 		st.status[typ].Acked = version
 	}
 	st.statusMu.Unlock()
+	st.srv.streams.changed()
 }
 
 // streamSet is every open stream, for Proxies.
@@ -306,7 +311,12 @@ type streamSet struct {
 	mu   sync.Mutex
 	next int64
 	all  map[int64]*stream
+	// generation counts changes to what Proxies returns, so that a caller
+	// polling it can skip the work while nothing changed.
+	generation atomic.Uint64
 }
+
+func (s *streamSet) changed() { s.generation.Add(1) }
 
 func (s *Server) open(delta bool, fixedType string) *stream {
 	st := &stream{srv: s, delta: delta, fixedType: fixedType, wakeCh: make(chan struct{}, 1), connected: time.Now()}
@@ -326,6 +336,7 @@ func (s *Server) close(st *stream) {
 	s.streams.mu.Lock()
 	delete(s.streams.all, st.id)
 	s.streams.mu.Unlock()
+	s.streams.changed()
 	s.metrics.streams.WithLabelValues(modeName(st.delta)).Dec()
 }
 

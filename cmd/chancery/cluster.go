@@ -35,6 +35,7 @@ func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, 
 		Proxies:                func() []cluster.Proxy { return connectedProxies(xds) },
 		Versions:               func() map[string]map[string]string { return servedVersions(xds) },
 		Revision:               w.Revision,
+		ProxyGeneration:        xds.StatusGeneration,
 		Logger:                 log.Named("cluster"),
 		Registerer:             reg,
 	})

@@ -57,7 +57,7 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.StringVar(&c.xdsAddress, "xds-address", ":18000", "address of the xDS gRPC server")
 	fs.StringVar(&c.adminAddress, "admin-address", "127.0.0.1:9400", "address of the admin HTTP server (/healthz, /readyz, /metrics, /debug/)")
 	fs.StringVar(&c.replicaID, "replica-id", host, "name of this replica in logs and in etcd")
-	fs.DurationVar(&c.coalesce, "coalesce", 5*time.Millisecond, "how long to wait after a change for more before rebuilding")
+	fs.DurationVar(&c.coalesce, "coalesce", 5*time.Millisecond, "least time between two rebuilds: a change after a quiet spell is rebuilt at once, the ones that follow within this window together")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long Envoys get to move to another replica before streams are cut")
 	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 30*time.Minute, "close xDS connections after about this long so streams rebalance (0: never)")
 	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
