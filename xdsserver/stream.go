@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// stream is one xDS stream, state of the world or delta. Its handler
-// goroutine owns everything except what statusMu guards; one more
-// goroutine receives requests.
+// stream is one xDS stream, state of the world or delta. Two goroutines
+// serve it: gRPC's handler goroutine, which sends what a publish changed,
+// and one that receives and handles requests; mu makes them take turns.
 //
 // A publish costs a stream only what differs for it: the group's builds
 // carry what changed since the build before (worked out once per group and
@@ -34,9 +34,11 @@ type stream struct {
 	fixedType string        // the type of a single-type service; "" on ADS
 	wakeCh    chan struct{} // a publish changed the group; capacity 1
 
-	group *group // nil until the first request names the node
-	subs  [numTypes]*subscription
-	seq   uint64
+	mu     sync.Mutex // guards what follows, up to statusMu
+	closed bool       // the handler has returned: nothing more is sent
+	group  *group     // nil until the first request names the node
+	subs   [numTypes]*subscription
+	seq    uint64
 
 	send func(*wireMessage) error // the stream's SendMsg
 
@@ -56,38 +58,49 @@ func (st *stream) wake() {
 
 // serve runs a stream until the client ends it, it fails, or the server
 // stops. recv is the stream's Recv and handle deals with one request.
+//
+// Requests are handled on the goroutine that receives them, and wakes on
+// the handler's; mu makes them take turns. An ACK thus costs no hand-over
+// between goroutines, which at a thousand Envoys per change is a thousand
+// fewer goroutine switches.
 func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func() (*Req, error), handle func(*Req) error) error {
-	reqs := make(chan *Req)
-	var recvErr error // written before reqs closes
+	failed := make(chan error, 1)
 	go func() {
-		defer close(reqs)
 		for {
 			req, err := recv()
-			if err != nil {
-				recvErr = err
-				return
+			if err == nil {
+				st.mu.Lock()
+				if st.closed {
+					st.mu.Unlock()
+					return
+				}
+				err = handle(req)
+				st.mu.Unlock()
 			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
+			if err != nil {
+				failed <- err
 				return
 			}
 		}
 	}()
+	// Nothing may send once the handler has returned.
+	defer func() {
+		st.mu.Lock()
+		st.closed = true
+		st.mu.Unlock()
+	}()
 	for {
 		select {
-		case req, ok := <-reqs:
-			if !ok {
-				if recvErr == nil || errors.Is(recvErr, io.EOF) {
-					return nil
-				}
-				return recvErr
+		case err := <-failed:
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
-			if err := handle(req); err != nil {
-				return err
-			}
+			return err
 		case <-st.wakeCh:
-			if err := st.flush(); err != nil {
+			st.mu.Lock()
+			err := st.flush()
+			st.mu.Unlock()
+			if err != nil {
 				return err
 			}
 		case <-ctx.Done():
