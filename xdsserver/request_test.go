@@ -126,7 +126,7 @@ func TestSubscriptionKeepsNoRequestBytes(t *testing.T) {
 	sub := newSubscription(req.GetResourceNamesSubscribe())
 	sub.subscribe(req.GetResourceNamesSubscribe(), nil)
 	clear(b) // the request's bytes are reused
-	if !sub.wants("web") || len(sub.names) != 1 {
-		t.Fatalf("after the request's bytes changed the subscription holds %v", sub.names)
+	if !sub.wants("web") || sub.names.len() != 1 {
+		t.Fatalf("after the request's bytes changed the subscription holds %v", sub.names.m)
 	}
 }

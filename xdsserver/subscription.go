@@ -12,7 +12,7 @@ type subscription struct {
 	// legacy: the first request named nothing, which means the wildcard
 	// until the client names something.
 	legacy bool
-	names  map[string]struct{}
+	names  *nameSet // shared with every subscription that wants the same
 
 	// sent is the build the client holds: for every name it wants, sent's
 	// resource (or nothing, where sent has none). nil before the first
@@ -35,26 +35,37 @@ type subscription struct {
 }
 
 func newSubscription(first []string) *subscription {
-	s := &subscription{names: map[string]struct{}{}, legacy: len(first) == 0, wildcard: len(first) == 0}
-	return s
+	return &subscription{names: noNames, legacy: len(first) == 0, wildcard: len(first) == 0}
 }
 
 func (s *subscription) wants(name string) bool {
 	if s.wildcard {
 		return true
 	}
-	_, ok := s.names[name]
-	return ok
+	return s.names.has(name)
 }
 
 // subscribe applies a delta request's subscribe and unsubscribe lists and
 // returns the names the client did not want before. The names it keeps are
-// interned: the request's own point into its bytes (request.go), and the
-// streams of a group mostly want the same names.
+// interned, since the request's own point into its bytes (request.go), and
+// the set of them is shared (shareNames).
 func (s *subscription) subscribe(add, remove []string) []string {
 	var added []string
-	if len(s.names) == 0 && len(add) > 8 {
-		s.names = make(map[string]struct{}, len(add)) // a new subscription: no growing
+	var next map[string]struct{} // the new set, once something changes
+	has := func(name string) bool {
+		if next != nil {
+			_, ok := next[name]
+			return ok
+		}
+		return s.names.has(name)
+	}
+	edit := func() {
+		if next == nil {
+			next = make(map[string]struct{}, s.names.len()+len(add))
+			for name := range s.names.m {
+				next[name] = struct{}{}
+			}
+		}
 	}
 	if s.legacy && len(add) > 0 {
 		// Naming something ends the legacy wildcard, unless "*" is named.
@@ -65,19 +76,27 @@ func (s *subscription) subscribe(add, remove []string) []string {
 			s.wildcard = true
 			continue
 		}
-		if !s.wants(name) {
+		if has(name) {
+			continue
+		}
+		if !s.wildcard {
 			added = append(added, name)
 		}
-		if _, ok := s.names[name]; !ok {
-			s.names[intern(name)] = struct{}{}
-		}
+		edit()
+		next[intern(name)] = struct{}{}
 	}
 	for _, name := range remove {
 		if name == "*" {
 			s.wildcard, s.legacy = false, false
 			continue
 		}
-		delete(s.names, name)
+		if has(name) {
+			edit()
+			delete(next, name)
+		}
+	}
+	if next != nil {
+		s.names = shareNames(next)
 	}
 	return added
 }
@@ -104,14 +123,14 @@ func (s *subscription) replace(names []string) []string {
 		}
 		next[intern(name)] = struct{}{}
 	}
-	s.legacy, s.wildcard, s.names = false, wildcard, next
+	s.legacy, s.wildcard, s.names = false, wildcard, shareNames(next)
 	return added
 }
 
 // same reports whether a state-of-the-world request names exactly what the
 // subscription holds.
 func (s *subscription) same(names []string) bool {
-	if s.legacy || len(names) != len(s.names) {
+	if s.legacy || len(names) != s.names.len() {
 		return false
 	}
 	for _, name := range names {
@@ -121,7 +140,7 @@ func (s *subscription) same(names []string) bool {
 			}
 			continue
 		}
-		if _, ok := s.names[name]; !ok {
+		if !s.names.has(name) {
 			return false
 		}
 	}
@@ -161,7 +180,7 @@ func (s *subscription) changes(cur *builtType, added []string) (res []*resource,
 	if s.wildcard && len(added) == 0 {
 		return cur.changed, cur.removed
 	}
-	isAdded := nameSet(added)
+	isAdded := setOf(added)
 	for _, r := range cur.changed {
 		if _, ok := isAdded[r.name]; !ok && s.wants(r.name) {
 			res = append(res, r)
@@ -180,7 +199,7 @@ func (s *subscription) changes(cur *builtType, added []string) (res []*resource,
 // holds comes from initial (a reconnect) or sent, less the names it has
 // just subscribed to.
 func (s *subscription) diff(cur *builtType, added []string) (res []*resource, removed []string) {
-	isAdded := nameSet(added)
+	isAdded := setOf(added)
 	held := func(name string) (string, bool) {
 		if _, ok := isAdded[name]; ok {
 			return "", false
@@ -200,9 +219,9 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 		h, ok := held(r.name)
 		return !ok || h != r.hash
 	}
-	if !s.wildcard && len(s.names) < len(cur.sorted)/4 {
+	if !s.wildcard && s.names.len() < len(cur.sorted)/4 {
 		// A few names of a large type: look each up.
-		for name := range s.names {
+		for name := range s.names.m {
 			if r := cur.lookup(name); r != nil && lacks(r) {
 				res = append(res, r)
 			}
@@ -242,7 +261,7 @@ func (s *subscription) all(cur *builtType) []*resource {
 	}
 	var out []*resource
 	for _, r := range cur.sorted {
-		if _, ok := s.names[r.name]; ok {
+		if s.names.has(r.name) {
 			out = append(out, r)
 		}
 	}
@@ -260,7 +279,7 @@ func (b *builtType) pick(names []string) []*resource {
 	return out
 }
 
-func nameSet(names []string) map[string]struct{} {
+func setOf(names []string) map[string]struct{} {
 	if len(names) == 0 {
 		return nil
 	}

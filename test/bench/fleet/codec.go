@@ -27,7 +27,7 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return c.proto.Marshal(v)
 	}
-	b, err := appendDeltaRequest(nil, req)
+	b, err := appendDeltaRequest(make([]byte, 0, deltaRequestSize(req)), req)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +192,22 @@ func appendDeltaRequest(b []byte, req *discoveryv3.DeltaDiscoveryRequest) ([]byt
 		b = protowire.AppendString(b, v)
 	}
 	return appendString(b, 6, req.ResponseNonce), nil
+}
+
+// deltaRequestSize is about what appendDeltaRequest writes, so that a
+// reconnect's hundreds of initial versions are written without growing.
+func deltaRequestSize(req *discoveryv3.DeltaDiscoveryRequest) int {
+	n := 64 + len(req.TypeUrl) + len(req.ResponseNonce) + proto.Size(req.Node)
+	for _, name := range req.ResourceNamesSubscribe {
+		n += 3 + len(name)
+	}
+	for _, name := range req.ResourceNamesUnsubscribe {
+		n += 3 + len(name)
+	}
+	for k, v := range req.InitialResourceVersions {
+		n += 10 + len(k) + len(v)
+	}
+	return n
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {

@@ -1,0 +1,75 @@
+package xdsserver
+
+import (
+	"hash/maphash"
+	"maps"
+	"runtime"
+	"sync"
+	"weak"
+)
+
+// nameSet is a set of resource names that nobody changes once it is made.
+// Subscriptions that want exactly the same names share one: the streams of
+// a group mostly subscribe to the same hundreds of names, and a copy per
+// stream was the largest part of Chancery's own memory per Envoy.
+type nameSet struct {
+	m map[string]struct{}
+}
+
+func (n *nameSet) has(name string) bool {
+	_, ok := n.m[name]
+	return ok
+}
+
+func (n *nameSet) len() int { return len(n.m) }
+
+var noNames = &nameSet{}
+
+// nameSets holds every set in use, weakly: a set is shared while some
+// subscription holds it and forgotten when none does.
+var nameSets = struct {
+	sync.Mutex
+	seed   maphash.Seed
+	byHash map[uint64][]weak.Pointer[nameSet]
+}{seed: maphash.MakeSeed(), byHash: map[uint64][]weak.Pointer[nameSet]{}}
+
+// shareNames returns the set in use equal to m, or a new one holding m.
+// m's keys must not point into request bytes, and m must not be changed
+// after.
+func shareNames(m map[string]struct{}) *nameSet {
+	if len(m) == 0 {
+		return noNames
+	}
+	var h uint64
+	for name := range m {
+		h += maphash.String(nameSets.seed, name) // a sum: the order of the names does not matter
+	}
+	nameSets.Lock()
+	defer nameSets.Unlock()
+	for _, wp := range nameSets.byHash[h] {
+		if s := wp.Value(); s != nil && maps.Equal(s.m, m) {
+			return s
+		}
+	}
+	s := &nameSet{m: m}
+	nameSets.byHash[h] = append(nameSets.byHash[h], weak.Make(s))
+	runtime.AddCleanup(s, forgetNames, h)
+	return s
+}
+
+// forgetNames drops the sets of one hash that are no longer held.
+func forgetNames(h uint64) {
+	nameSets.Lock()
+	defer nameSets.Unlock()
+	live := nameSets.byHash[h][:0]
+	for _, wp := range nameSets.byHash[h] {
+		if wp.Value() != nil {
+			live = append(live, wp)
+		}
+	}
+	if len(live) == 0 {
+		delete(nameSets.byHash, h)
+	} else {
+		nameSets.byHash[h] = live
+	}
+}
