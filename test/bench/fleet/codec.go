@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -59,7 +60,7 @@ func decodeSotwResponse(b []byte, m *discoveryv3.DiscoveryResponse) error {
 			}
 			m.Resources = append(m.Resources, a)
 		case 4:
-			m.TypeUrl = string(v)
+			m.TypeUrl = typeURL(v)
 		case 5:
 			m.Nonce = string(v)
 		default:
@@ -76,10 +77,14 @@ func decodeSotwResponse(b []byte, m *discoveryv3.DiscoveryResponse) error {
 // decodeAny decodes a google.protobuf.Any whose value points into b.
 func decodeAny(b []byte) (*anypb.Any, bool) {
 	a := &anypb.Any{}
-	return a, fields(b, func(num protowire.Number, v []byte) bool {
+	return a, decodeAnyInto(a, b)
+}
+
+func decodeAnyInto(a *anypb.Any, b []byte) bool {
+	return fields(b, func(num protowire.Number, v []byte) bool {
 		switch num {
 		case 1:
-			a.TypeUrl = string(v)
+			a.TypeUrl = typeURL(v)
 		case 2:
 			a.Value = v
 		default:
@@ -96,20 +101,32 @@ func decodeAny(b []byte) (*anypb.Any, bool) {
 // them. A response with any other field is decoded by protobuf.
 func decodeDeltaResponse(b []byte, m *discoveryv3.DeltaDiscoveryResponse) error {
 	m.Reset()
+	// The resources and their Anys in two allocations, not two each.
+	n := 0
+	_ = fields(b, func(num protowire.Number, _ []byte) bool {
+		if num == 2 {
+			n++
+		}
+		return true
+	})
+	rs, as := make([]discoveryv3.Resource, n), make([]anypb.Any, n)
+	m.Resources = make([]*discoveryv3.Resource, 0, n)
 	err := fields(b, func(num protowire.Number, v []byte) bool {
 		switch num {
 		case 1:
 			m.SystemVersionInfo = string(v)
 		case 2:
-			r := &discoveryv3.Resource{}
+			if len(m.Resources) == n {
+				return false
+			}
+			r, a := &rs[len(m.Resources)], &as[len(m.Resources)]
 			if fields(v, func(num protowire.Number, v []byte) bool {
 				switch num {
 				case 1:
 					r.Version = string(v)
 				case 2:
-					var ok bool
-					r.Resource, ok = decodeAny(v)
-					return ok
+					r.Resource = a
+					return decodeAnyInto(a, v)
 				case 3:
 					r.Name = string(v)
 				default:
@@ -121,7 +138,7 @@ func decodeDeltaResponse(b []byte, m *discoveryv3.DeltaDiscoveryResponse) error 
 			}
 			m.Resources = append(m.Resources, r)
 		case 4:
-			m.TypeUrl = string(v)
+			m.TypeUrl = typeURL(v)
 		case 5:
 			m.Nonce = string(v)
 		case 6:
@@ -135,6 +152,20 @@ func decodeDeltaResponse(b []byte, m *discoveryv3.DeltaDiscoveryResponse) error 
 		return proto.Unmarshal(b, m)
 	}
 	return nil
+}
+
+// typeURLs are the types the fleet subscribes to.
+var typeURLs = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+
+// typeURL returns the type URL in b, without a copy for the types the
+// fleet subscribes to.
+func typeURL(b []byte) string {
+	for _, u := range typeURLs {
+		if string(b) == u {
+			return u
+		}
+	}
+	return string(b)
 }
 
 var errOther = errors.New("a field the hand decoder leaves to protobuf")
