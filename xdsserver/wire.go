@@ -1,6 +1,7 @@
 package xdsserver
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -104,6 +105,11 @@ func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*
 	for _, r := range res {
 		m.parts = append(m.parts, head(r), r.body)
 	}
+	size := 3*(2+binary.MaxVarintLen32) + len(version) + len(typeURL) + len(nonce)
+	for _, name := range removed {
+		size += 2 + binary.MaxVarintLen32 + len(name)
+	}
+	m.head = make([]byte, 0, size) // fields up to 2^11, lengths below 2^32
 	m.head = appendString(m.head, fields[0], version)
 	m.head = appendString(m.head, fields[2], typeURL)
 	m.head = appendString(m.head, fields[3], nonce)
