@@ -213,6 +213,7 @@ func render(cfg config) error {
 		return fmt.Errorf("benchmarks.json: unknown scale %q", r.Scale)
 	}
 	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "plots not drawn") })
+	r.floorRatios()
 	d := &driver{cfg: cfg, scale: sc, report: r}
 	return d.writeReport()
 }
@@ -259,5 +260,31 @@ func (d *driver) mergeEarlier() error {
 		}
 	}
 	d.report.Command += "; phases " + strings.ToUpper(strings.Join(slices.Sorted(maps.Keys(d.cfg.only)), ", ")) + " rerun later with -only ... -merge"
+	d.report.floorRatios()
 	return nil
+}
+
+// floorRatios adds P1's p50 over the floor's p50 where a merged report has
+// the two from different runs (a run computes it only when it measured the
+// floor itself).
+func (r *Report) floorRatios() {
+	var floor float64
+	have := map[[3]string]bool{}
+	for _, m := range r.Metrics {
+		switch {
+		case m.Phase == "floor" && m.Name == "put_to_watch_p50":
+			floor = m.Value
+		case m.Phase == "P1" && m.Name == "propagation_p50_vs_floor":
+			have[[3]string{m.Server, m.Mode, m.Scale}] = true
+		}
+	}
+	if floor <= 0 {
+		return
+	}
+	for _, m := range r.Metrics {
+		if m.Phase == "P1" && m.Name == "propagation_p50" && !have[[3]string{m.Server, m.Mode, m.Scale}] {
+			r.add(Metric{Phase: "P1", Name: "propagation_p50_vs_floor", Server: m.Server, Mode: m.Mode, Scale: m.Scale,
+				Value: round(m.Value/floor, 1), Unit: "x", Note: "p50 over the bare etcd watcher's p50 (floor from an earlier run)"})
+		}
+	}
 }
