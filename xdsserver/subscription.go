@@ -200,12 +200,16 @@ func (s *subscription) changes(cur *builtType, added []string) (res []*resource,
 // just subscribed to.
 func (s *subscription) diff(cur *builtType, added []string) (res []*resource, removed []string) {
 	isAdded := setOf(added)
+	found := 0 // initial versions whose names cur has
 	held := func(name string) (string, bool) {
 		if _, ok := isAdded[name]; ok {
 			return "", false
 		}
 		if s.initial != nil {
 			h, ok := s.initial[name]
+			if ok {
+				found++
+			}
 			return h, ok
 		}
 		if s.sent != nil {
@@ -242,6 +246,9 @@ func (s *subscription) diff(cur *builtType, added []string) (res []*resource, re
 	}
 	switch {
 	case s.initial != nil:
+		if found == len(s.initial) {
+			break // every name the client holds is among cur's: the usual reconnect
+		}
 		for name := range s.initial {
 			gone(name)
 		}
