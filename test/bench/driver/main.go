@@ -5,12 +5,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -156,6 +156,7 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("bench: %s ...\n", p.name)
 		err := p.run(ctx)
 		d.report.Seconds[p.name] = round(time.Since(start).Seconds(), 1)
+		d.report.Commits[p.name] = d.report.Machine.Commit
 		if err != nil {
 			d.report.errorf("%s: %v", p.name, err)
 			fmt.Printf("bench: %s failed: %v\n", p.name, err)
@@ -218,6 +219,10 @@ func render(cfg config) error {
 	return d.writeReport()
 }
 
+// mergedSuffix marks the command of a report some of whose phases were run
+// again with -merge; phase_commits says which commit each phase ran at.
+const mergedSuffix = ", then some phases again with bin/bench-driver -only ... -merge (see phase commits)"
+
 // mergeEarlier adds to this run's report what the earlier report (the one
 // about to be replaced) measured in the phases this run did not run.
 func (d *driver) mergeEarlier() error {
@@ -252,6 +257,8 @@ func (d *driver) mergeEarlier() error {
 	for phase, v := range old.Seconds {
 		if !ran(phase) {
 			d.report.Seconds[phase] = v
+			// A report from before phases had commits ran at its machine's.
+			d.report.Commits[phase] = cmp.Or(old.Commits[phase], old.Machine.Commit)
 		}
 	}
 	for _, e := range old.Errors {
@@ -259,7 +266,8 @@ func (d *driver) mergeEarlier() error {
 			d.report.Errors = append(d.report.Errors, e)
 		}
 	}
-	d.report.Command += "; phases " + strings.ToUpper(strings.Join(slices.Sorted(maps.Keys(d.cfg.only)), ", ")) + " rerun later with -only ... -merge"
+	base, _, _ := strings.Cut(old.Command, "; phases ") // the form before phase commits
+	d.report.Command = strings.TrimSuffix(base, mergedSuffix) + mergedSuffix
 	d.report.floorRatios()
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,10 @@ func (d *driver) markdown(notes string) string {
 	m := r.Machine
 	p("**Machine:** %s, %d cores, %.1f GiB, Linux %s, %s, commit `%s`, %s, Envoy `%s`. Load average before/after: %s / %s. Every process of a run (etcd, replicas, the fleet, Envoy) shares these cores, as on a developer's machine.", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.Commit, m.Etcd, m.Envoy, m.LoadBefore, m.LoadAfter)
 	p("")
+	if at := phaseCommits(r); at != "" {
+		p("**Phases ran at:** %s.", at)
+		p("")
+	}
 	p("**Workload:** %d services × %d endpoints, one route table reaching all, one HTTP listener for %d node groups; fleet client *i* is in group *i* mod %d with its own node id and its own gRPC connection. A change is one endpoint write whose metadata carries a sequence number; clients decode it from the ClusterLoadAssignment they receive. Latency is etcd's Put returning (in the driver) to the client's ACK being sent (in the fleet), on the same wall clock.", d.scale.services, d.scale.endpointsPer, d.scale.groups, d.scale.groups)
 	p("")
 	p("**Baseline:** `test/bench/baseline`, the same etcd watcher and translator served the way most go-control-plane users do: stock `cache.NewSnapshotCache(true, cache.IDHash{}, nil)`, one snapshot per node id rebuilt on every change, counter versions. Same gRPC transport settings as Chancery. Ratios are Chancery / baseline: below 1 is better for Chancery.")
@@ -289,4 +294,23 @@ func (d *driver) publishProfiles(dir string) error {
 		}
 	}
 	return nil
+}
+
+// phaseCommits lists the commit each phase ran at, grouped, when a merged
+// report holds phases of more than one commit.
+func phaseCommits(r *Report) string {
+	byCommit := map[string][]string{}
+	for _, phase := range []string{"floor", "P1", "P2", "P4", "P5", "P6"} {
+		if c, ok := r.Commits[phase]; ok {
+			byCommit[c] = append(byCommit[c], phase)
+		}
+	}
+	if len(byCommit) < 2 {
+		return ""
+	}
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(byCommit)) {
+		parts = append(parts, fmt.Sprintf("%s `%s`", strings.Join(byCommit[c], ", "), c))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -29,7 +29,9 @@ type Report struct {
 	Command   string             `json:"command"`
 	Machine   Machine            `json:"machine"`
 	Seconds   map[string]float64 `json:"phase_seconds"`
-	Metrics   []Metric           `json:"metrics"`
+	// Commits is the commit each phase ran at: they differ after -merge.
+	Commits map[string]string `json:"phase_commits,omitempty"`
+	Metrics []Metric          `json:"metrics"`
 	// Series are distributions for the plots: name -> latency (ms) at each
 	// percentile 0, 1, ..., 100.
 	Series map[string][]float64 `json:"series"`
@@ -40,7 +42,7 @@ type Report struct {
 func newReport(scale string) *Report {
 	return &Report{
 		Generated: time.Now().UTC().Format(time.RFC3339), Scale: scale,
-		Seconds: map[string]float64{}, Series: map[string][]float64{},
+		Seconds: map[string]float64{}, Commits: map[string]string{}, Series: map[string][]float64{},
 	}
 }
 
