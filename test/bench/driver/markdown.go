@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -132,10 +133,15 @@ func phaseSeconds(m map[string]float64) string {
 // targetsTable lists every metric that has a target.
 func (d *driver) targetsTable(b *strings.Builder) {
 	fmt.Fprintf(b, "## Targets\n\n| phase | metric | mode | scale | measured | target | met |\n|---|---|---|---|---|---|---|\n")
+	var targets []Metric
 	for _, m := range d.report.Metrics {
-		if m.Target == "" {
-			continue
+		if m.Target != "" {
+			targets = append(targets, m)
 		}
+	}
+	// In phase order, whatever order a merged report holds them in.
+	slices.SortStableFunc(targets, func(a, b Metric) int { return cmp.Compare(a.Phase, b.Phase) })
+	for _, m := range targets {
 		met := "indicative (other scale)"
 		if m.Met != nil {
 			met = map[bool]string{true: "**yes**", false: "**no**"}[*m.Met]
