@@ -39,14 +39,13 @@ type config struct {
 
 // driver runs one benchmark run.
 type driver struct {
-	cfg      config
-	scale    scaleConfig
-	dir      string // logs, data, bootstraps
-	procs    *procs
-	etcd     *etcdServer
-	seq      atomic.Uint64 // sequence numbers, unique in the run
-	report   *Report
-	floorP50 int64 // ns, the bare etcd watcher's median
+	cfg    config
+	scale  scaleConfig
+	dir    string // logs, data, bootstraps
+	procs  *procs
+	etcd   *etcdServer
+	seq    atomic.Uint64 // sequence numbers, unique in the run
+	report *Report
 }
 
 func main() {
@@ -214,7 +213,6 @@ func render(cfg config) error {
 		return fmt.Errorf("benchmarks.json: unknown scale %q", r.Scale)
 	}
 	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "plots not drawn") })
-	r.floorRatios()
 	d := &driver{cfg: cfg, scale: sc, report: r}
 	return d.writeReport()
 }
@@ -268,13 +266,11 @@ func (d *driver) mergeEarlier() error {
 	}
 	base, _, _ := strings.Cut(old.Command, "; phases ") // the form before phase commits
 	d.report.Command = strings.TrimSuffix(base, mergedSuffix) + mergedSuffix
-	d.report.floorRatios()
 	return nil
 }
 
-// floorRatios adds P1's p50 over the floor's p50 where a merged report has
-// the two from different runs (a run computes it only when it measured the
-// floor itself).
+// floorRatios adds P1's p50 over the floor's p50 wherever the report has
+// both and not yet the ratio, whichever runs measured them (-merge).
 func (r *Report) floorRatios() {
 	var floor float64
 	have := map[[3]string]bool{}
@@ -292,7 +288,7 @@ func (r *Report) floorRatios() {
 	for _, m := range r.Metrics {
 		if m.Phase == "P1" && m.Name == "propagation_p50" && !have[[3]string{m.Server, m.Mode, m.Scale}] {
 			r.add(Metric{Phase: "P1", Name: "propagation_p50_vs_floor", Server: m.Server, Mode: m.Mode, Scale: m.Scale,
-				Value: round(m.Value/floor, 1), Unit: "x", Note: "p50 over the bare etcd watcher's p50 (floor from an earlier run)"})
+				Value: round(m.Value/floor, 1), Unit: "x", Note: "p50 over the bare etcd watcher's p50"})
 		}
 	}
 }

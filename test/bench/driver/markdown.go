@@ -20,6 +20,7 @@ type column struct{ name, header string }
 // benchmarks.md, which embeds docs/bench/notes.md (hand-written analysis
 // that outlives a run) when it exists.
 func (d *driver) writeReport() error {
+	d.report.floorRatios()
 	out := d.cfg.out
 	plots := filepath.Join(out, "bench")
 	if err := os.MkdirAll(plots, 0o755); err != nil {

@@ -32,7 +32,6 @@ func (d *driver) floor(ctx context.Context) error {
 	}
 	if len(lats) > 0 {
 		q := benchapi.Exact(lats)
-		d.floorP50 = q.P50
 		d.report.quantileMetrics("floor", "put_to_watch", "etcd", "", "watchers=1", q)
 		d.report.series("floor/etcd/watchers=1", lats)
 	}
@@ -123,10 +122,6 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	d.report.add(Metric{Phase: "P1", Name: "last_client_p50", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.P50), Unit: "ms",
 		Note: "time until the last client holds a change, median over the writes"})
 	d.report.add(Metric{Phase: "P1", Name: "last_client_max", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.Max), Unit: "ms"})
-	if d.floorP50 > 0 {
-		d.report.add(Metric{Phase: "P1", Name: "propagation_p50_vs_floor", Server: kind, Mode: mode, Scale: scale,
-			Value: round(float64(q.P50)/float64(d.floorP50), 1), Unit: "x", Note: "p50 over the bare etcd watcher's p50"})
-	}
 	d.report.series(fmt.Sprintf("P1/%s/%s/%s", kind, mode, scale), lats)
 	if sum, err := f.summary(); err == nil {
 		writes := float64(len(lasts))
