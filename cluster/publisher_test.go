@@ -60,9 +60,22 @@ func TestRestingFleetIsNotRead(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(100 * time.Millisecond) // the publish that wrote them has returned
+	// The publish that wrote them may still be finishing: wait for the
+	// reads to stop, then hold them to none over about 25 intervals.
+	deadline := time.Now().Add(5 * time.Second)
 	before := fp.reads.Load()
-	time.Sleep(500 * time.Millisecond) // about 25 publish intervals
+	for {
+		time.Sleep(100 * time.Millisecond)
+		now := fp.reads.Load()
+		if now == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxies are still read at every publish while nothing changes (%d reads)", now)
+		}
+		before = now
+	}
+	time.Sleep(500 * time.Millisecond)
 	if reads := fp.reads.Load() - before; reads != 0 {
 		t.Errorf("the proxies were read %d times while nothing changed, want 0", reads)
 	}
