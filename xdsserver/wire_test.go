@@ -23,11 +23,11 @@ func TestAssembledResponsesMatchProtobuf(t *testing.T) {
 		res = append(res, r)
 	}
 	join := func(m *wireMessage) []byte {
-		out := []byte(nil)
-		for _, p := range m.parts {
-			out = append(out, p...)
+		bs, err := newCodec().Marshal(m)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return append(out, m.head...)
+		return bs.Materialize()
 	}
 	var sotw discoveryv3.DiscoveryResponse
 	var delta discoveryv3.DeltaDiscoveryResponse
