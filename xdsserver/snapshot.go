@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"weak"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -219,6 +221,55 @@ type builtType struct {
 	base    atomic.Pointer[builtType]
 	changed []*resource // new or changed since base, by name
 	removed []string    // names in base and not in this build, sorted
+
+	// diffs remembers what streams that hold an older build lack of this
+	// one (diffFrom): streams that got the same push, behind by the same
+	// builds, share one comparison.
+	diffsMu sync.Mutex
+	diffs   map[diffKey]diffResult
+}
+
+// diffKey is what a stream's diff against a build depends on when it has
+// just a build to compare with: that build and the names it wants. Name
+// sets are shared (shareNames), so streams that want the same names have
+// the same set. The build is held weakly: a memo does not keep old builds
+// alive.
+type diffKey struct {
+	from     weak.Pointer[builtType]
+	names    *nameSet
+	wildcard bool
+}
+
+type diffResult struct {
+	res     []*resource
+	removed []string
+}
+
+// maxDiffs bounds the memo of one build. Streams that share no name set
+// each miss it; past the bound they compare for themselves.
+const maxDiffs = 64
+
+// diffFrom is s.diff(b, nil) for a subscription that holds s.sent, worked
+// out once per older build and name set. The lists are shared by every
+// stream that asks, and not to be modified.
+func (b *builtType) diffFrom(s *subscription) ([]*resource, []string) {
+	key := diffKey{from: weak.Make(s.sent), names: s.names, wildcard: s.wildcard}
+	b.diffsMu.Lock()
+	d, ok := b.diffs[key]
+	b.diffsMu.Unlock()
+	if ok {
+		return d.res, d.removed
+	}
+	d.res, d.removed = s.diff(b, nil)
+	b.diffsMu.Lock()
+	if b.diffs == nil {
+		b.diffs = make(map[diffKey]diffResult)
+	}
+	if len(b.diffs) < maxDiffs {
+		b.diffs[key] = d
+	}
+	b.diffsMu.Unlock()
+	return d.res, d.removed
 }
 
 // lookup finds a resource by name.

@@ -57,6 +57,86 @@ func TestPatchedBuildMatchesFullBuild(t *testing.T) {
 	}
 }
 
+// Streams behind by more than one build, holding the same build and
+// wanting the same names, share one comparison, and it is the one each
+// would make for itself: a changed resource from either build since, a
+// name gone, and nothing they do not want.
+func TestStreamsBehindShareOneDiff(t *testing.T) {
+	cla := func(name string, port uint32) *endpointv3.ClusterLoadAssignment {
+		return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+					Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
+	}
+	var items []types.Resource
+	for i := range 10 {
+		items = append(items, cla(fmt.Sprintf("svc-%d", i), uint32(8000+i)))
+	}
+	enc := newEncoder()
+	build := func(items []types.Resource, prev *builtType) *builtType {
+		t.Helper()
+		enc.begin()
+		b, err := enc.buildType(endpointsIdx, items, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := build(items, nil)
+	items = slices.Clone(items)
+	items[1] = cla("svc-1", 9001)
+	second := build(items, first)
+	items = slices.Concat(items[:3], items[4:]) // svc-3 goes
+	items[5] = cla("svc-6", 9006)
+	third := build(items, second)
+
+	held := func(names ...string) *subscription {
+		s := newSubscription([]string{"x"})
+		if names == nil {
+			s = newSubscription(nil)
+			s.replace(nil) // wildcard
+		} else {
+			s.subscribe(names, nil)
+		}
+		s.sent = first
+		return s
+	}
+	names := func(rs []*resource) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.name)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		subs              []*subscription
+		wantRes, wantGone []string
+	}{
+		{[]*subscription{held(), held()}, []string{"svc-1", "svc-6"}, []string{"svc-3"}},
+		{[]*subscription{held("svc-1", "svc-3", "svc-4"), held("svc-4", "svc-3", "svc-1")}, []string{"svc-1"}, []string{"svc-3"}},
+		{[]*subscription{held("svc-0", "svc-6")}, []string{"svc-6"}, nil},
+	} {
+		var shared []*resource
+		for i, s := range c.subs {
+			res, gone := s.changes(third, nil)
+			own, ownGone := s.diff(third, nil)
+			if !slices.Equal(names(res), c.wantRes) || !slices.Equal(gone, c.wantGone) ||
+				!slices.Equal(names(own), c.wantRes) || !slices.Equal(ownGone, c.wantGone) {
+				t.Errorf("wildcard %v, names %v: sent %v and removed %v, its own diff %v and %v; want %v and %v",
+					s.wildcard, s.names.m, names(res), gone, names(own), ownGone, c.wantRes, c.wantGone)
+			}
+			if i == 0 {
+				shared = res
+			} else if &res[0] != &shared[0] {
+				t.Errorf("names %v: a second stream holding the same build compared again", s.names.m)
+			}
+		}
+	}
+	if len(third.diffs) != 3 {
+		t.Errorf("the third build remembers %d comparisons; want 3 (one per name set)", len(third.diffs))
+	}
+}
+
 // A snapshot whose EDS clusters and load assignments do not match is
 // refused, either way round.
 func TestInconsistentSnapshotIsRefused(t *testing.T) {

@@ -173,6 +173,9 @@ func (s *subscription) changes(cur *builtType, added []string) (res []*resource,
 		return cur.pick(added), nil
 	}
 	if base == nil || s.initial != nil || cur.base.Load() != base {
+		if base != nil && s.initial == nil && len(added) == 0 {
+			return cur.diffFrom(s) // behind by more than one build
+		}
 		return s.diff(cur, added)
 	}
 	// The common case: the client holds the build cur replaced, and what
