@@ -11,7 +11,8 @@ type Write struct {
 	Key   string `json:"key"`    // "<cluster>/<endpoint id>", as a client sees it
 	PutNs int64  `json:"put_ns"` // wall clock (Unix ns) when etcd's Put returned
 	// Raw keeps every client's latency of this write, not only the
-	// histogram: for the few writes whose distribution is plotted.
+	// histogram, and so who holds it: for the few writes whose
+	// distribution is plotted or whose arrival a run waits for.
 	Raw bool `json:"raw,omitempty"`
 }
 
@@ -27,12 +28,13 @@ type Status struct {
 	LastError    string `json:"last_error,omitempty"`
 }
 
-// WriteResult is how far one write has reached.
+// WriteResult is how far one Raw write has reached; the fleet follows
+// only Raw writes one by one, and reports nothing of the others.
 type WriteResult struct {
 	Seq       uint64 `json:"seq"`
 	Delivered int    `json:"delivered"` // clients that hold it
 	// LatenciesNs are the delivered clients' latencies, Put returned to
-	// ACK sent, for a Raw write.
+	// ACK sent.
 	LatenciesNs []int64 `json:"latencies_ns,omitempty"`
 }
 

@@ -62,6 +62,23 @@ func (h *Histogram) Record(ns int64) {
 	}
 }
 
+// Merge adds o's counts to h. Recording into h and o may go on meanwhile;
+// each count is read once.
+func (h *Histogram) Merge(o *Histogram) {
+	var total int64
+	for i := range o.counts {
+		if n := o.counts[i].Load(); n > 0 {
+			h.counts[i].Add(n)
+			total += n
+		}
+	}
+	h.total.Add(total)
+	for v, cur := o.min.Load(), h.min.Load(); v < cur && !h.min.CompareAndSwap(cur, v); cur = h.min.Load() {
+	}
+	for v, cur := o.max.Load(), h.max.Load(); v > cur && !h.max.CompareAndSwap(cur, v); cur = h.max.Load() {
+	}
+}
+
 // Quantiles reads the histogram; min and max are exact.
 func (h *Histogram) Quantiles() Quantiles {
 	q := Quantiles{Count: h.total.Load()}

@@ -37,3 +37,23 @@ func TestHistogramNegativeCountsAsZero(t *testing.T) {
 		t.Fatalf("got %+v", q)
 	}
 }
+
+// Histograms recorded apart and merged read as one that recorded it all.
+func TestHistogramMergeEqualsOneHistogram(t *testing.T) {
+	parts := []*Histogram{NewHistogram(), NewHistogram(), NewHistogram()}
+	all := NewHistogram()
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 30000 {
+		v := int64(r.ExpFloat64() * 5e6)
+		parts[i%3].Record(v)
+		all.Record(v)
+	}
+	merged := NewHistogram()
+	for _, p := range parts {
+		merged.Merge(p)
+	}
+	merged.Merge(NewHistogram()) // an empty one changes nothing
+	if got, want := merged.Quantiles(), all.Quantiles(); got != want {
+		t.Fatalf("merged %+v, recorded in one %+v", got, want)
+	}
+}

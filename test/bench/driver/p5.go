@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -106,8 +108,8 @@ func (d *driver) p5Rate(ctx context.Context, s *server, f *fleetProc, prefix str
 // churnResult is what a churn made.
 type churnResult struct {
 	count int
-	last  benchapi.Write
-	putNs []int64 // each Put's own latency
+	last  benchapi.Write // the last write made, raw: the fleet counts who holds it
+	putNs []int64        // each Put's own latency
 }
 
 // churn writes endpoints at rate for dur, spread over every endpoint of
@@ -116,24 +118,32 @@ type churnResult struct {
 func (d *driver) churn(ctx context.Context, f *fleetProc, w markerWriter, rate int, dur time.Duration) (churnResult, error) {
 	const workers = 16
 	keys := d.scale.services * d.scale.endpointsPer
-	jobs := make([]chan int, workers)
+	type job struct {
+		key  int
+		last bool
+	}
+	jobs := make([]chan job, workers)
 	done := make(chan benchapi.Write, 4096)
 	var res churnResult
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
 	for i := range jobs {
-		jobs[i] = make(chan int, 1024)
+		jobs[i] = make(chan job, 1024)
 		wg.Go(func() {
-			for k := range jobs[i] {
+			for j := range jobs[i] {
 				t := time.Now()
-				wr, err := w.write(ctx, k%d.scale.services, k/d.scale.services, false)
+				k := j.key
+				wr, err := w.write(ctx, k%d.scale.services, k/d.scale.services, j.last)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				if err == nil {
 					res.putNs = append(res.putNs, time.Since(t).Nanoseconds())
+					if j.last {
+						res.last = wr
+					}
 				}
 				mu.Unlock()
 				if err == nil {
@@ -142,15 +152,8 @@ func (d *driver) churn(ctx context.Context, f *fleetProc, w markerWriter, rate i
 			}
 		})
 	}
-	type postResult struct {
-		last benchapi.Write
-		err  error
-	}
-	posted := make(chan postResult, 1)
-	go func() {
-		last, err := postBatches(f, done)
-		posted <- postResult{last, err}
-	}()
+	posted := make(chan error, 1)
+	go func() { posted <- postBatches(f, done) }()
 
 	start := time.Now()
 	total := int(float64(rate) * dur.Seconds())
@@ -159,31 +162,28 @@ func (d *driver) churn(ctx context.Context, f *fleetProc, w markerWriter, rate i
 			time.Sleep(wait) // pacing; bounded by dur
 		}
 		k := i % keys
-		jobs[k%workers] <- k
+		jobs[k%workers] <- job{key: k, last: i == total-1}
 	}
 	for _, ch := range jobs {
 		close(ch)
 	}
 	wg.Wait()
 	close(done)
-	p := <-posted
-	if p.err != nil {
-		return res, p.err
+	if err := <-posted; err != nil {
+		return res, err
 	}
 	res.count = len(res.putNs)
-	res.last = p.last
-	if res.count == 0 && firstErr == nil {
-		firstErr = ctx.Err()
+	if res.last.Seq == 0 && firstErr == nil {
+		firstErr = cmp.Or(ctx.Err(), errors.New("the last write was not made"))
 	}
 	return res, firstErr
 }
 
 // postBatches reports writes to the fleet as they complete, a batch every
-// few milliseconds, until done closes; it returns the newest write. The
-// fleet keeps a delivery it cannot account for yet until its write is
-// reported, so batching delays no figure.
-func postBatches(f *fleetProc, done <-chan benchapi.Write) (benchapi.Write, error) {
-	var last benchapi.Write
+// few milliseconds, until done closes. The fleet keeps a delivery it cannot
+// account for yet until its write is reported, so batching delays no
+// figure.
+func postBatches(f *fleetProc, done <-chan benchapi.Write) error {
 	var batch []benchapi.Write
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -199,10 +199,7 @@ func postBatches(f *fleetProc, done <-chan benchapi.Write) (benchapi.Write, erro
 		case wr, ok := <-done:
 			if !ok {
 				flush()
-				return last, err
-			}
-			if wr.Seq > last.Seq {
-				last = wr
+				return err
 			}
 			batch = append(batch, wr)
 			if len(batch) >= 500 {

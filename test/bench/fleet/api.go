@@ -67,7 +67,7 @@ func (f *fleet) api() http.Handler {
 		s := benchapi.Summary{
 			Seconds:   float64(nowNs()-f.resetAt.Load()) / 1e9,
 			Responses: map[string]int64{}, Resources: map[string]int64{},
-			Lag:     f.ledger.hist.Load().Quantiles(),
+			Lag:     f.ledger.lag(),
 			Pending: f.ledger.pendingCount(),
 		}
 		for i, n := range typeNames {

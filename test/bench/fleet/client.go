@@ -55,10 +55,11 @@ type client struct {
 	idx           int
 	nodeID, group string
 
-	last     []uint64 // key index (dense, from the ledger) -> highest seq seen
-	seen     int      // bit per type received at least once
-	got      int64    // responses received, all streams
-	syncedNs int64    // when every type had arrived; MaxInt64 before
+	last     []uint64   // key index (dense, from the ledger) -> highest seq seen
+	batch    []delivery // one response's deliveries, reused
+	seen     int        // bit per type received at least once
+	got      int64      // responses received, all streams
+	syncedNs int64      // when every type had arrived; MaxInt64 before
 
 	// delta: what to claim on reconnect and what to subscribe to
 	held map[string]map[string]string   // type URL -> name -> version
@@ -164,8 +165,9 @@ func (c *client) observe(typeURL string, resources []*anypb.Any, atNs int64) {
 	c.f.resources[ti].Add(int64(len(resources)))
 	if typeURL == resourcev3.EndpointType {
 		for _, a := range resources {
-			c.deliver(c.f.decoder.decode(typeURL, a).markers, atNs)
+			c.collect(c.f.decoder.decode(typeURL, a).markers, atNs)
 		}
+		c.flush()
 	}
 	c.markSeen(1<<ti, atNs)
 }
@@ -178,7 +180,23 @@ func (c *client) markSeen(bits int, atNs int64) {
 	}
 }
 
+// deliver hands the ledger the keys whose seq moved in ms.
 func (c *client) deliver(ms []marker, atNs int64) {
+	c.collect(ms, atNs)
+	c.flush()
+}
+
+// flush hands the ledger what collect gathered, at once: a response's
+// deliveries cost one pass under the ledger's lock.
+func (c *client) flush() {
+	if len(c.batch) > 0 {
+		c.f.ledger.deliver(c.idx, c.batch)
+	}
+	c.batch = c.batch[:0]
+}
+
+// collect gathers the keys whose seq moved in ms.
+func (c *client) collect(ms []marker, atNs int64) {
 	for _, m := range ms {
 		if int(m.key) >= len(c.last) {
 			c.last = append(c.last, make([]uint64, int(m.key)+1-len(c.last))...)
@@ -188,7 +206,7 @@ func (c *client) deliver(ms []marker, atNs int64) {
 			continue
 		}
 		c.last[m.key] = m.seq
-		c.f.ledger.deliver(delivery{key: m.key, prev: prev, seen: m.seq, atNs: atNs, syncedNs: c.syncedNs})
+		c.batch = append(c.batch, delivery{key: m.key, prev: prev, seen: m.seq, atNs: atNs, syncedNs: c.syncedNs})
 	}
 }
 

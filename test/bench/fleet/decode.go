@@ -36,22 +36,37 @@ type decoder struct {
 	ledger *ledger
 	seed   maphash.Seed
 
-	mu    sync.RWMutex // a thousand clients read it at once; writes are rare
-	cache map[uint64]*decoded
+	// A thousand clients read the cache at once from two cores: one lock
+	// would pass its cache line back and forth on every read.
+	shards [decodeShards]cacheShard
 }
 
-// decodeCacheSize bounds the cache; it is cleared when full.
-const decodeCacheSize = 1 << 17
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[uint64]*decoded
+	_  [64]byte // a cache line of its own
+}
+
+// decodeCacheSize bounds the cache; a shard is cleared when full.
+const (
+	decodeShards    = 64
+	decodeCacheSize = 1 << 17
+)
 
 func newDecoder(l *ledger) *decoder {
-	return &decoder{ledger: l, seed: maphash.MakeSeed(), cache: map[uint64]*decoded{}}
+	d := &decoder{ledger: l, seed: maphash.MakeSeed()}
+	for i := range d.shards {
+		d.shards[i].m = map[uint64]*decoded{}
+	}
+	return d
 }
 
 func (d *decoder) decode(typeURL string, a *anypb.Any) *decoded {
 	h := maphash.Bytes(d.seed, a.GetValue()) ^ maphash.String(d.seed, typeURL)
-	d.mu.RLock()
-	r, ok := d.cache[h]
-	d.mu.RUnlock()
+	sh := &d.shards[h%decodeShards]
+	sh.mu.RLock()
+	r, ok := sh.m[h]
+	sh.mu.RUnlock()
 	if ok {
 		return r
 	}
@@ -64,12 +79,12 @@ func (d *decoder) decode(typeURL string, a *anypb.Any) *decoded {
 	case resourcev3.ListenerType:
 		r.dependent, r.err = xdsclient.ListenerRouteNames(a)
 	}
-	d.mu.Lock()
-	if len(d.cache) >= decodeCacheSize {
-		clear(d.cache)
+	sh.mu.Lock()
+	if len(sh.m) >= decodeCacheSize/decodeShards {
+		clear(sh.m)
 	}
-	d.cache[h] = r
-	d.mu.Unlock()
+	sh.m[h] = r
+	sh.mu.Unlock()
 	return r
 }
 

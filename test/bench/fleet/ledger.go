@@ -22,18 +22,27 @@ type ledger struct {
 	posted []uint64         // key index -> highest seq reported
 
 	pendingMu sync.Mutex
-	pending   []delivery // seen before the driver reported the write
+	pending   []pendingDelivery // seen before the driver reported the write
 
-	hist atomic.Pointer[benchapi.Histogram] // every delivery since the last reset
+	// hists count every delivery since the last reset, in shards: a
+	// thousand clients recording into one histogram from two cores would
+	// pass its counters' cache lines back and forth on every delivery.
+	hists atomic.Pointer[[histShards]*benchapi.Histogram]
 }
 
+// histShards is how many histograms deliveries are spread over, by client.
+const histShards = 16
+
+// writeRecord is one write the driver reported. Only raw writes keep their
+// latencies, one per client that holds the write, and so their count:
+// counting every write would make each delivery a write to memory that
+// every client shares.
 type writeRecord struct {
 	seq       uint64
 	putNs     int64
 	raw       bool
-	delivered atomic.Int32
 	mu        sync.Mutex
-	latencies []int64 // raw writes only
+	latencies []int64
 }
 
 // delivery is one client seeing a key move from seq prev to seq seen.
@@ -44,9 +53,14 @@ type delivery struct {
 	syncedNs   int64 // writes before the client's first sync are not its latency
 }
 
+type pendingDelivery struct {
+	delivery
+	shard int
+}
+
 func newLedger() *ledger {
 	l := &ledger{keys: map[string]int32{}, bySeq: map[uint64]*writeRecord{}}
-	l.hist.Store(benchapi.NewHistogram())
+	l.resetHistogram()
 	return l
 }
 
@@ -87,29 +101,42 @@ func (l *ledger) post(ws []benchapi.Write) {
 	l.retryPending()
 }
 
-// deliver accounts for one delivery, or keeps it until the driver has
-// reported every write it covers.
-func (l *ledger) deliver(d delivery) {
-	if l.tryDeliver(d) {
+// deliver accounts for the deliveries of one response to one client
+// (shard: the client's index), keeping those it cannot account for until
+// the driver has reported every write they cover.
+func (l *ledger) deliver(shard int, ds []delivery) {
+	hist := l.hists.Load()[shard%histShards]
+	var late []delivery
+	l.mu.RLock()
+	for _, d := range ds {
+		if !l.deliverLocked(d, hist) {
+			late = append(late, d)
+		}
+	}
+	l.mu.RUnlock()
+	if len(late) == 0 {
 		return
 	}
 	// Try again under the lock that retryPending holds, so a report that
 	// lands in between is not missed.
 	l.pendingMu.Lock()
 	defer l.pendingMu.Unlock()
-	if !l.tryDeliver(d) {
-		l.pending = append(l.pending, d)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, d := range late {
+		if !l.deliverLocked(d, hist) {
+			l.pending = append(l.pending, pendingDelivery{d, shard})
+		}
 	}
 }
 
-func (l *ledger) tryDeliver(d delivery) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+// deliverLocked accounts for d, under l.mu, if every write it covers has
+// been reported.
+func (l *ledger) deliverLocked(d delivery, hist *benchapi.Histogram) bool {
 	if int(d.key) >= len(l.posted) || l.posted[d.key] < d.seen {
 		return false
 	}
 	writes := l.perKey[d.key]
-	hist := l.hist.Load()
 	for i := sort.Search(len(writes), func(i int) bool { return writes[i].seq > d.prev }); i < len(writes) && writes[i].seq <= d.seen; i++ {
 		w := writes[i]
 		if w.putNs < d.syncedNs {
@@ -117,7 +144,6 @@ func (l *ledger) tryDeliver(d delivery) bool {
 		}
 		lat := d.atNs - w.putNs
 		hist.Record(lat)
-		w.delivered.Add(1)
 		if w.raw {
 			w.mu.Lock()
 			w.latencies = append(w.latencies, lat)
@@ -130,9 +156,12 @@ func (l *ledger) tryDeliver(d delivery) bool {
 func (l *ledger) retryPending() {
 	l.pendingMu.Lock()
 	defer l.pendingMu.Unlock()
+	hists := l.hists.Load()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	still := l.pending[:0]
 	for _, d := range l.pending {
-		if !l.tryDeliver(d) {
+		if !l.deliverLocked(d.delivery, hists[d.shard%histShards]) {
 			still = append(still, d)
 		}
 	}
@@ -145,7 +174,9 @@ func (l *ledger) pendingCount() int {
 	return len(l.pending)
 }
 
-// result reports how far one write has reached.
+// result reports how far one raw write has reached: how many clients
+// hold it, and with latencies, when each got it. A write that is not raw
+// reports nothing.
 func (l *ledger) result(seq uint64, latencies bool) benchapi.WriteResult {
 	l.mu.RLock()
 	w := l.bySeq[seq]
@@ -154,18 +185,32 @@ func (l *ledger) result(seq uint64, latencies bool) benchapi.WriteResult {
 	if w == nil {
 		return r
 	}
-	r.Delivered = int(w.delivered.Load())
-	if !latencies {
-		return r
-	}
 	w.mu.Lock()
-	r.LatenciesNs = append([]int64(nil), w.latencies...)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	r.Delivered = len(w.latencies)
+	if latencies {
+		r.LatenciesNs = append([]int64(nil), w.latencies...)
+	}
 	return r
 }
 
 // resetHistogram starts a new measurement window.
-func (l *ledger) resetHistogram() { l.hist.Store(benchapi.NewHistogram()) }
+func (l *ledger) resetHistogram() {
+	var hs [histShards]*benchapi.Histogram
+	for i := range hs {
+		hs[i] = benchapi.NewHistogram()
+	}
+	l.hists.Store(&hs)
+}
+
+// lag is every delivery since the last reset.
+func (l *ledger) lag() benchapi.Quantiles {
+	all := benchapi.NewHistogram()
+	for _, h := range l.hists.Load() {
+		all.Merge(h)
+	}
+	return all.Quantiles()
+}
 
 // nowNs is the clock every latency is read on: wall time, which the driver
 // in another process reads too.

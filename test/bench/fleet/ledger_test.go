@@ -14,7 +14,7 @@ func TestLedgerDeliversOvertakenWritesWithTheNewerOne(t *testing.T) {
 		{Seq: 3, Key: "svc/ep-0", PutNs: 2000, Raw: true},
 	})
 	// The client saw ep-0 jump from nothing to seq 3: seq 1 arrived with it.
-	l.deliver(delivery{key: l.key("svc/ep-0"), prev: 0, seen: 3, atNs: 5000})
+	l.deliver(0, []delivery{delivery{key: l.key("svc/ep-0"), prev: 0, seen: 3, atNs: 5000}})
 	for _, c := range []struct {
 		seq       uint64
 		delivered int
@@ -29,7 +29,7 @@ func TestLedgerDeliversOvertakenWritesWithTheNewerOne(t *testing.T) {
 
 func TestLedgerKeepsDeliveriesUntilTheWriteIsReported(t *testing.T) {
 	l := newLedger()
-	l.deliver(delivery{key: l.key("svc/ep-0"), prev: 0, seen: 4, atNs: 9000})
+	l.deliver(0, []delivery{delivery{key: l.key("svc/ep-0"), prev: 0, seen: 4, atNs: 9000}})
 	if n := l.pendingCount(); n != 1 {
 		t.Fatalf("pending: got %d, want 1", n)
 	}
@@ -44,9 +44,27 @@ func TestLedgerKeepsDeliveriesUntilTheWriteIsReported(t *testing.T) {
 
 func TestLedgerIgnoresWritesBeforeTheClientSynced(t *testing.T) {
 	l := newLedger()
-	l.post([]benchapi.Write{{Seq: 1, Key: "k", PutNs: 100}})
-	l.deliver(delivery{key: l.key("k"), prev: 0, seen: 1, atNs: 500, syncedNs: 200})
+	l.post([]benchapi.Write{{Seq: 1, Key: "k", PutNs: 100, Raw: true}})
+	l.deliver(0, []delivery{delivery{key: l.key("k"), prev: 0, seen: 1, atNs: 500, syncedNs: 200}})
 	if r := l.result(1, false); r.Delivered != 0 {
 		t.Fatalf("a write older than the client's first sync is its initial state, not a delivery: %+v", r)
+	}
+}
+
+// Clients record into different histogram shards; the lag reads them all,
+// including a delivery kept until its write was reported.
+func TestLedgerLagReadsEveryShard(t *testing.T) {
+	l := newLedger()
+	l.post([]benchapi.Write{{Seq: 1, Key: "a", PutNs: 1000}, {Seq: 2, Key: "b", PutNs: 1000}})
+	l.deliver(0, []delivery{{key: l.key("a"), seen: 1, atNs: 2000}, {key: l.key("b"), seen: 2, atNs: 3000}})
+	l.deliver(5, []delivery{{key: l.key("a"), seen: 1, atNs: 5000}})
+	l.deliver(histShards+7, []delivery{{key: l.key("c"), seen: 3, atNs: 9000}})
+	l.post([]benchapi.Write{{Seq: 3, Key: "c", PutNs: 1000}})
+	if q := l.lag(); q.Count != 4 || q.Min != 1000 || q.Max != 8000 {
+		t.Fatalf("lag %+v; want 4 deliveries from 1000 to 8000 ns", q)
+	}
+	l.resetHistogram()
+	if q := l.lag(); q.Count != 0 {
+		t.Fatalf("after a reset: %+v", q)
 	}
 }
