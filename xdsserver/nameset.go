@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"weak"
 )
@@ -55,6 +56,38 @@ func shareNames(m map[string]struct{}) *nameSet {
 	nameSets.byHash[h] = append(nameSets.byHash[h], weak.Make(s))
 	runtime.AddCleanup(s, forgetNames, h)
 	return s
+}
+
+// findNames returns the set in use that holds exactly names, or nil. The
+// first request of a stream usually names what other streams of its group
+// already want: this finds their set without interning a name or building
+// a map.
+func findNames(names []string) *nameSet {
+	if len(names) == 0 {
+		return nil
+	}
+	var h uint64
+	for _, name := range names {
+		h += maphash.String(nameSets.seed, name)
+	}
+	nameSets.Lock()
+	var found []*nameSet
+	for _, wp := range nameSets.byHash[h] {
+		if s := wp.Value(); s != nil && s.len() == len(names) {
+			found = append(found, s)
+		}
+	}
+	nameSets.Unlock()
+	// As many names as the set, each in it: the same names, unless names
+	// repeats one and leaves another out, which the sum of keyed 64-bit
+	// hashes has already told apart (2h(a)+h(b) = h(a)+h(b)+h(c) only if
+	// h(a) = h(c)).
+	for _, s := range found {
+		if !slices.ContainsFunc(names, func(name string) bool { return !s.has(name) }) {
+			return s
+		}
+	}
+	return nil
 }
 
 // forgetNames drops the sets of one hash that are no longer held.

@@ -71,6 +71,12 @@ func (s *subscription) subscribe(add, remove []string) []string {
 		// Naming something ends the legacy wildcard, unless "*" is named.
 		s.legacy, s.wildcard = false, false
 	}
+	if s.names.len() == 0 && !s.wildcard && len(remove) == 0 {
+		if set := findNames(add); set != nil {
+			s.names = set // all new to it: a first request, as other streams of its group made
+			return add
+		}
+	}
 	for _, name := range add {
 		if name == "*" {
 			s.wildcard = true
@@ -111,6 +117,15 @@ func (s *subscription) replace(names []string) []string {
 		return nil // an ACK repeats the names: nothing to rebuild
 	}
 	var added []string
+	if set := findNames(names); set != nil {
+		for _, name := range names {
+			if !s.wants(name) {
+				added = append(added, name)
+			}
+		}
+		s.legacy, s.wildcard, s.names = false, false, set
+		return added
+	}
 	next := make(map[string]struct{}, len(names))
 	wildcard := false
 	for _, name := range names {

@@ -54,6 +54,17 @@ func TestSubscriptionsShareNames(t *testing.T) {
 		t.Errorf("b taking api back (named twice) added %v; shares a's set again: %v", added, b.names == a.names)
 	}
 
+	// A first request naming what others want takes their set as it is;
+	// one naming a name twice and leaving one out does not.
+	e := newSubscription([]string{"x"})
+	if added := e.subscribe([]string{"db", "api", "web"}, nil); len(added) != 3 || e.names != a.names {
+		t.Errorf("a first request for a's names added %v; shares a's set: %v", added, e.names == a.names)
+	}
+	f := newSubscription([]string{"x"})
+	if added := f.subscribe([]string{"db", "api", "db"}, nil); len(added) != 2 || f.names.len() != 2 || f.wants("web") {
+		t.Errorf("db twice and api: added %v, names %v", added, f.names.m)
+	}
+
 	d := newSubscription([]string{"x"})
 	d.subscribe([]string{"only-d-wants-this"}, nil)
 	if forgotten("only-d-wants-this") {
