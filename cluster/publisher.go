@@ -19,19 +19,37 @@ import (
 // with what it wrote and sends only the differences, in as few transactions
 // as etcd allows: a push to a thousand Envoys is a few writes, not a
 // thousand, and a quiet fleet writes nothing.
+//
+// A proxy's changed record is written once it has held still for a whole
+// interval. A push in flight (sent, not yet ACKed; not yet sent) lasts
+// milliseconds to a few hundred, and writing it would cost two writes per
+// Envoy per push: one for the Envoy behind, one for the Envoy back at the
+// served version. A new Envoy, one gone and a rejection are written at
+// once; a record that keeps changing is written after maxHeld intervals.
 type publisher struct {
 	r       *Replica
 	lease   clientv3.LeaseID
-	replica []byte            // the registration as last written
-	proxies map[string][]byte // node id -> its record as last written
+	replica []byte                // the registration as last written
+	proxies map[string][]byte     // node id -> its record as last written
+	held    map[string]heldRecord // node id -> a change not written yet
 	// generation is ProxyGeneration when everything was last written; while
 	// it and the registration stay the same, the proxies are not looked at.
 	generation uint64
 	current    bool // generation means something: the last publish wrote all
 }
 
+// heldRecord is a proxy's changed record, held back while it moves.
+type heldRecord struct {
+	value []byte
+	scans int // intervals it has been held
+}
+
+// maxHeld bounds how many intervals a changing record is held back: an
+// Envoy under constant churn is published every few seconds, not never.
+const maxHeld = 4
+
 func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
-	return &publisher{r: r, lease: lease, proxies: map[string][]byte{}}
+	return &publisher{r: r, lease: lease, proxies: map[string][]byte{}, held: map[string]heldRecord{}}
 }
 
 // Run publishes until ctx ends (nil) or the lease is gone.
@@ -88,7 +106,9 @@ func (p *publisher) publish(ctx context.Context) error {
 		p.applied(changes[:n])
 		changes = changes[n:]
 	}
-	p.generation, p.current = generation, p.r.cfg.ProxyGeneration != nil
+	// With records held back, the next interval looks again even if
+	// nothing else changed: they are written once they hold still.
+	p.generation, p.current = generation, p.r.cfg.ProxyGeneration != nil && len(p.held) == 0
 	return nil
 }
 
@@ -121,17 +141,33 @@ func (p *publisher) changes() ([]change, uint64, error) {
 	}
 	sort.Strings(nodes)
 	for _, node := range nodes {
-		b, err := json.Marshal(now[node].abbreviate(record.Versions))
+		rec := now[node].abbreviate(record.Versions)
+		b, err := json.Marshal(rec)
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode proxy %q: %w", node, err)
 		}
-		if !bytes.Equal(b, p.proxies[node]) {
-			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node), value: b})
+		last, written := p.proxies[node]
+		if written && bytes.Equal(b, last) {
+			delete(p.held, node) // back to what was written: the change passed
+			continue
 		}
+		if written && !rec.rejected() {
+			h, ok := p.held[node]
+			if !ok || (!bytes.Equal(b, h.value) && h.scans+1 < maxHeld) {
+				p.held[node] = heldRecord{value: b, scans: h.scans + 1}
+				continue // moving: look again next interval
+			}
+		}
+		out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node), value: b})
 	}
 	for node := range p.proxies {
 		if _, ok := now[node]; !ok {
 			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node)})
+		}
+	}
+	for node := range p.held {
+		if _, ok := now[node]; !ok {
+			delete(p.held, node)
 		}
 	}
 	return out, generation, nil
@@ -147,6 +183,7 @@ func (p *publisher) applied(done []change) {
 			delete(p.proxies, c.node)
 		default:
 			p.proxies[c.node] = c.value
+			delete(p.held, c.node)
 		}
 	}
 }

@@ -54,6 +54,17 @@ func (p Proxy) abbreviate(served map[string]map[string]string) Proxy {
 	return p
 }
 
+// rejected reports whether the Envoy's last answer for some type was a
+// rejection.
+func (p Proxy) rejected() bool {
+	for _, rec := range p.Types {
+		if rec.NackError != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // expanded undoes abbreviated, with the versions the replica serves.
 func (p Proxy) expanded(served map[string]map[string]string) Proxy {
 	for typ, rec := range p.Types {
