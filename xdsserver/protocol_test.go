@@ -2,6 +2,7 @@ package xdsserver_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/translator"
 )
 
 // deltaStream is a bare delta ADS stream.
@@ -204,6 +206,59 @@ func TestUnansweredResponseHoldsPublishes(t *testing.T) {
 	}
 	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: r.GetNonce()})
 	d.none()
+}
+
+// A publish does not wake a stream whose every subscription waits for an
+// answer; the answer brings what is newest. Answers racing publishes, the
+// client still ends at the newest version.
+func TestAnswersRacingPublishesEndAtTheNewest(t *testing.T) {
+	const publishes = 200
+	versions := make([]*translator.Resources, publishes)
+	for i := range versions {
+		versions[i] = translate(t, int64(11+i), withAPI(9000+i))
+	}
+	srv, addr := startReplica(t, translate(t, 10, withAPI(0)))
+	d := openDelta(t, addr)
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web", "api"}})
+	r := d.recv()
+	published := make(chan error, 1)
+	go func() {
+		for _, res := range versions {
+			if err := srv.Publish(res); err != nil {
+				published <- err
+				return
+			}
+			time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+		}
+		published <- nil
+	}()
+	ack := func() {
+		d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: r.GetNonce()})
+	}
+	ack()
+	for published != nil {
+		select {
+		case err := <-published:
+			if err != nil {
+				t.Fatal(err)
+			}
+			published = nil
+		case next, ok := <-d.got:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			r = next
+			ack()
+		case <-time.After(10 * time.Second):
+			t.Fatal("no response and no end of the publishes within 10s")
+		}
+	}
+	latest, _ := srv.Versions("edge")
+	for r.GetSystemVersionInfo() != latest.Versions["endpoints"] {
+		r = d.recv() // fails after 5 s without one: a publish lost to the race
+		ack()
+	}
+	d.none() // holding the newest, answered: nothing more
 }
 
 // A state-of-the-world client that reconnects holding the version before

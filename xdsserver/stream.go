@@ -33,6 +33,11 @@ type stream struct {
 	delta     bool
 	fixedType string        // the type of a single-type service; "" on ADS
 	wakeCh    chan struct{} // a publish changed the group; capacity 1
+	// open counts the subscriptions not waiting for an answer. A stream
+	// with none is not woken by a publish: each answer is followed by a
+	// response with whatever is newest, and under constant churn nearly
+	// every stream is waiting for one.
+	open atomic.Int32
 
 	mu     sync.Mutex // guards what follows, up to statusMu
 	closed bool       // the handler has returned: nothing more is sent
@@ -48,8 +53,14 @@ type stream struct {
 	status    [numTypes]TypeStatus
 }
 
-// wake tells the stream its group has a new snapshot.
+// wake tells the stream its group has a new snapshot, if it has a
+// subscription to bring up to it. The snapshot is stored before wake
+// reads open, and an answer counts in open before respond reads the
+// snapshot: one of the two sees the other.
 func (st *stream) wake() {
+	if st.open.Load() == 0 {
+		return
+	}
 	select {
 	case st.wakeCh <- struct{}{}:
 	default: // already woken; it reads the newest snapshot when it runs
@@ -156,11 +167,11 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 	if nonce := req.GetResponseNonce(); nonce != "" {
 		st.record(typ, versionOfNonce(nonce), req.GetErrorDetail())
 		if sub != nil && nonce == sub.nonce {
-			sub.waiting = false
+			st.setWaiting(sub, false)
 		}
 	}
 	if sub == nil {
-		sub = newSubscription(req.GetResourceNamesSubscribe())
+		sub = st.newSubscription(req.GetResourceNamesSubscribe())
 		sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 		if held := req.GetInitialResourceVersions(); len(held) > 0 {
 			sub.initial = held // a reconnect: respond compares it with what is served
@@ -181,7 +192,7 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
 	}
 	sub := st.subs[typ]
 	if sub == nil {
-		sub = newSubscription(req.GetResourceNames())
+		sub = st.newSubscription(req.GetResourceNames())
 		sub.replace(req.GetResourceNames())
 		if v := req.GetVersionInfo(); v != "" {
 			sub.claim = v // a reconnect: what it accepted before
@@ -195,10 +206,29 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
 			return nil // answers a response since replaced; the client will answer that one too
 		}
 		st.record(typ, req.GetVersionInfo(), req.GetErrorDetail())
-		sub.waiting = false
+		st.setWaiting(sub, false)
 	}
 	added := sub.replace(req.GetResourceNames())
 	return st.respond(typ, added)
+}
+
+// newSubscription starts a subscription of the stream, not waiting.
+func (st *stream) newSubscription(names []string) *subscription {
+	st.open.Add(1)
+	return newSubscription(names)
+}
+
+// setWaiting marks whether sub waits for an answer, keeping open.
+func (st *stream) setWaiting(sub *subscription, waiting bool) {
+	if sub.waiting == waiting {
+		return
+	}
+	sub.waiting = waiting
+	if waiting {
+		st.open.Add(-1)
+	} else {
+		st.open.Add(1)
+	}
 }
 
 // flush brings every subscribed type up to the group's snapshot.
@@ -257,7 +287,7 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		sub.nonce = st.nonce(cur.version)
 		msg = sotwResponse(cur.version, typeURLs[typ], sub.nonce, res)
 	}
-	sub.waiting = true
+	st.setWaiting(sub, true)
 	st.sent(typ, cur.version, len(res))
 	return st.send(msg)
 }
