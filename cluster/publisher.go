@@ -35,7 +35,7 @@ type publisher struct {
 	// generation is ProxyGeneration when everything was last written; while
 	// it and the registration stay the same, the proxies are not looked at.
 	generation uint64
-	current    bool // generation means something: the last publish wrote all
+	current    bool // generation means something: the last publish wrote all it did not hold
 }
 
 // heldRecord is a proxy's changed record, held back while it moves.
@@ -106,9 +106,7 @@ func (p *publisher) publish(ctx context.Context) error {
 		p.applied(changes[:n])
 		changes = changes[n:]
 	}
-	// With records held back, the next interval looks again even if
-	// nothing else changed: they are written once they hold still.
-	p.generation, p.current = generation, p.r.cfg.ProxyGeneration != nil && len(p.held) == 0
+	p.generation, p.current = generation, p.r.cfg.ProxyGeneration != nil
 	return nil
 }
 
@@ -131,8 +129,12 @@ func (p *publisher) changes() ([]change, uint64, error) {
 		out = append(out, change{key: ks.ReplicaKey(p.r.cfg.ID), value: rec})
 	} else if p.current && generation == p.generation {
 		// Neither the versions served nor any proxy changed: a fleet at
-		// rest costs one comparison per interval, not one per proxy.
-		return nil, generation, nil
+		// rest costs one comparison per interval, not one per proxy, and
+		// what was held back has held still.
+		for node, h := range p.held {
+			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node), value: h.value})
+		}
+		return out, generation, nil
 	}
 	now := mergeProxies(p.r.cfg.Proxies())
 	nodes := make([]string, 0, len(now))
