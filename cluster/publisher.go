@@ -32,8 +32,9 @@ type publisher struct {
 	replica []byte                // the registration as last written
 	proxies map[string][]byte     // node id -> its record as last written
 	held    map[string]heldRecord // node id -> a change not written yet
-	// generation is ProxyGeneration when everything was last written; while
-	// it and the registration stay the same, the proxies are not looked at.
+	// generation is ProxyGeneration when the proxies were last looked at;
+	// while it and the registration stay the same, they are not looked at
+	// again, and what is held has held still.
 	generation uint64
 	current    bool // generation means something: the last publish wrote all it did not hold
 }
