@@ -94,8 +94,11 @@ func TestMailbox(t *testing.T) {
 	}
 }
 
-// A changed proxy record is written once it has held still for a whole
-// interval: a push in flight, over by the next look, writes nothing. New
+// A changed record, the registration's as well as a proxy's, is written
+// once it has held still for a whole interval: a push in flight, over by the
+// next look, writes the registration and no proxy record. A flush that
+// writes the registration writes every changed proxy record before it, so
+// an Envoy left behind is never published as at the served version. New
 // Envoys, rejections and Envoys gone are written at once, and a record that
 // keeps moving is written after maxHeld looks.
 func TestPublisherHoldsMovingRecords(t *testing.T) {
@@ -123,7 +126,7 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 		ProxyGeneration: func() uint64 { return generation },
 	}}
 	p := newPublisher(r, 0)
-	look := func() []string { // one interval: the nodes written, sorted
+	look := func() []string { // one interval: the proxies written, sorted, then "reg@<version>"
 		t.Helper()
 		changes, gen, err := p.changes()
 		if err != nil {
@@ -132,42 +135,53 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 		p.applied(changes)
 		p.generation, p.current = gen, true // as publish does once written
 		var nodes []string
-		for _, c := range changes {
-			if c.node != "" {
-				nodes = append(nodes, c.node)
+		reg := ""
+		for i, c := range changes {
+			if c.node == "" {
+				if i != len(changes)-1 {
+					t.Errorf("the registration is change %d of %d; want it last", i+1, len(changes))
+				}
+				reg = "reg@" + c.versions["g"]["clusters"]
+				continue
 			}
+			nodes = append(nodes, c.node)
 		}
 		slices.Sort(nodes)
+		if reg != "" {
+			nodes = append(nodes, reg)
+		}
 		return nodes
 	}
 	for _, step := range []struct {
 		name   string
 		change func()
 		want   []string
+		noRead bool // the proxies are not read: nothing changed
 	}{
-		// (every step but "then written" changes the proxies or the versions)
-		{"two new Envoys are written at once", func() { set("n0", "v1", "v1", ""); set("n1", "v1", "v1", "") }, []string{"n0", "n1"}},
-		{"a push in flight is held", func() { served = "v2"; set("n0", "v2", "v1", ""); set("n1", "v1", "v1", "") }, nil},
-		{"and over by the next look, writes nothing", func() { set("n0", "v2", "v2", ""); set("n1", "v2", "v2", "") }, nil},
-		{"an Envoy left behind is held once", func() { served = "v3"; set("n0", "v3", "v3", "") }, nil},
-		{"then written, having held still", func() {}, []string{"n1"}},
-		{"a rejection is written at once", func() { set("n0", "v3", "v3", "bad") }, []string{"n0"}},
-		{"an Envoy gone is deleted at once", func() { generation++; delete(list, "n0") }, []string{"n0"}},
-		{"a record that keeps moving is held...", func() { served = "v4"; set("n1", "v4", "v3", "") }, nil},
-		{"...and held...", func() { served = "v5"; set("n1", "v5", "v4", "") }, nil},
-		{"...and held...", func() { served = "v6"; set("n1", "v6", "v5", "") }, nil},
-		{"...and written after maxHeld looks", func() { served = "v7"; set("n1", "v7", "v6", "") }, []string{"n1"}},
+		{"two new Envoys and the registration are written at once", func() { set("n0", "v1", "v1", ""); set("n1", "v1", "v1", "") }, []string{"n0", "n1", "reg@v1"}, false},
+		{"a push in flight is held, the new version too", func() { served = "v2"; set("n0", "v2", "v1", ""); set("n1", "v1", "v1", "") }, nil, false},
+		{"over by the next look, it writes the registration alone", func() { set("n0", "v2", "v2", ""); set("n1", "v2", "v2", "") }, []string{"reg@v2"}, false},
+		{"a push that leaves n1 behind is held", func() { served = "v3"; set("n0", "v3", "v3", "") }, nil, false},
+		{"then n1 is written as behind, before the registration", func() {}, []string{"n1", "reg@v3"}, false},
+		{"n1 catching up is held", func() { set("n1", "v3", "v3", "") }, nil, false},
+		{"and written, having held still, without a scan", func() {}, []string{"n1"}, true},
+		{"a rejection is written at once", func() { set("n0", "v3", "v3", "bad") }, []string{"n0"}, false},
+		{"an Envoy gone is deleted at once", func() { generation++; delete(list, "n0") }, []string{"n0"}, false},
+		{"records that keep moving are held...", func() { served = "v4"; set("n1", "v4", "v3", "") }, nil, false},
+		{"...and held...", func() { served = "v5"; set("n1", "v5", "v4", "") }, nil, false},
+		{"...and held...", func() { served = "v6"; set("n1", "v6", "v5", "") }, nil, false},
+		{"...and written after maxHeld looks", func() { served = "v7"; set("n1", "v7", "v6", "") }, []string{"n1", "reg@v7"}, false},
 	} {
 		step.change()
 		before := reads
 		if got := look(); !slices.Equal(got, step.want) {
 			t.Fatalf("%s: wrote %v, want %v", step.name, got, step.want)
 		}
-		if step.name == "then written, having held still" && reads != before {
+		if step.noRead && reads != before {
 			t.Errorf("%s: the proxies were read again though nothing changed", step.name)
 		}
 	}
-	if len(p.held) != 0 {
-		t.Errorf("held after the last write: %v", p.held)
+	if len(p.held) != 0 || p.heldReg.value != nil {
+		t.Errorf("held after the last write: %v, registration %q", p.held, p.heldReg.value)
 	}
 }

@@ -20,18 +20,25 @@ import (
 // as etcd allows: a push to a thousand Envoys is a few writes, not a
 // thousand, and a quiet fleet writes nothing.
 //
-// A proxy's changed record is written once it has held still for a whole
-// interval. A push in flight (sent, not yet ACKed; not yet sent) lasts
-// milliseconds to a few hundred, and writing it would cost two writes per
-// Envoy per push: one for the Envoy behind, one for the Envoy back at the
-// served version. A new Envoy, one gone and a rejection are written at
-// once; a record that keeps changing is written after maxHeld intervals.
+// A changed record is written once it has held still for a whole interval:
+// the registration as well as each proxy's. A push in flight (sent, not yet
+// ACKed; not yet sent) lasts milliseconds to a few hundred; writing it
+// would cost two writes per Envoy per push, one for the Envoy behind and
+// one for it back at the served version. Held one interval, the new served
+// versions are published when most Envoys already hold them, and "served"
+// in their records stays true. A flush that writes the registration writes
+// every changed proxy record with it, before it: an Envoy published as at
+// the served version is never left so when the registration moves on
+// without it. New Envoys, Envoys gone and rejections are written at once; a
+// record that keeps changing is written after maxHeld intervals.
 type publisher struct {
 	r       *Replica
 	lease   clientv3.LeaseID
-	replica []byte                // the registration as last written
-	proxies map[string][]byte     // node id -> its record as last written
-	held    map[string]heldRecord // node id -> a change not written yet
+	replica []byte                       // the registration as last written
+	served  map[string]map[string]string // its versions: what "served" in a record means
+	heldReg heldRecord                   // a changed registration not written yet
+	proxies map[string][]byte            // node id -> its record as last written
+	held    map[string]heldRecord        // node id -> a change not written yet
 	// generation is ProxyGeneration when the proxies were last looked at;
 	// while it and the registration stay the same, they are not looked at
 	// again, and what is held has held still.
@@ -78,9 +85,10 @@ func (p *publisher) Run(ctx context.Context) error {
 
 // change is one key to write (value != nil) or delete.
 type change struct {
-	node  string // "" for the registration
-	key   string
-	value []byte
+	node     string // "" for the registration
+	key      string
+	value    []byte
+	versions map[string]map[string]string // the registration's
 }
 
 func (p *publisher) publish(ctx context.Context) error {
@@ -112,7 +120,8 @@ func (p *publisher) publish(ctx context.Context) error {
 }
 
 // changes compares what the replica would publish now with what it wrote,
-// and returns the proxy generation it read.
+// and returns the proxy generation it read. The registration, if it is to
+// be written, comes last.
 func (p *publisher) changes() ([]change, uint64, error) {
 	ks := p.r.cfg.Keyspace
 	var out []change
@@ -126,10 +135,20 @@ func (p *publisher) changes() ([]change, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("encode replica record: %w", err)
 	}
+	var reg *change // the registration, when it is written now
+	served := p.served
 	if !bytes.Equal(rec, p.replica) {
-		out = append(out, change{key: ks.ReplicaKey(p.r.cfg.ID), value: rec})
-	} else if p.current && generation == p.generation {
-		// Neither the versions served nor any proxy changed: a fleet at
+		if p.replica == nil || bytes.Equal(rec, p.heldReg.value) || p.heldReg.scans+1 >= maxHeld {
+			reg = &change{key: ks.ReplicaKey(p.r.cfg.ID), value: rec, versions: record.Versions}
+			served = record.Versions
+		} else {
+			p.heldReg = heldRecord{value: rec, scans: p.heldReg.scans + 1}
+		}
+	} else {
+		p.heldReg = heldRecord{}
+	}
+	if reg == nil && p.current && generation == p.generation {
+		// No proxy changed, and what "served" means did not: a fleet at
 		// rest costs one comparison per interval, not one per proxy, and
 		// what was held back has held still.
 		for node, h := range p.held {
@@ -144,7 +163,7 @@ func (p *publisher) changes() ([]change, uint64, error) {
 	}
 	sort.Strings(nodes)
 	for _, node := range nodes {
-		rec := now[node].abbreviate(record.Versions)
+		rec := now[node].abbreviate(served)
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode proxy %q: %w", node, err)
@@ -154,7 +173,7 @@ func (p *publisher) changes() ([]change, uint64, error) {
 			delete(p.held, node) // back to what was written: the change passed
 			continue
 		}
-		if written && !rec.rejected() {
+		if written && reg == nil && !rec.rejected() {
 			h, ok := p.held[node]
 			if !ok || (!bytes.Equal(b, h.value) && h.scans+1 < maxHeld) {
 				p.held[node] = heldRecord{value: b, scans: h.scans + 1}
@@ -173,6 +192,9 @@ func (p *publisher) changes() ([]change, uint64, error) {
 			delete(p.held, node)
 		}
 	}
+	if reg != nil {
+		out = append(out, *reg)
+	}
 	return out, generation, nil
 }
 
@@ -181,7 +203,7 @@ func (p *publisher) applied(done []change) {
 	for _, c := range done {
 		switch {
 		case c.node == "":
-			p.replica = c.value
+			p.replica, p.served, p.heldReg = c.value, c.versions, heldRecord{}
 		case c.value == nil:
 			delete(p.proxies, c.node)
 		default:
