@@ -13,16 +13,18 @@ import (
 	"github.com/chancery-xds/chancery/translator"
 )
 
+// cla is a load assignment of one endpoint at 127.0.0.1:port.
+func cla(name string, port uint32) *endpointv3.ClusterLoadAssignment {
+	return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
+		LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+				Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
+}
+
 // A build patched from the one before (one load assignment replaced) has
 // the version a build from scratch gives the same resources, and names
 // exactly what changed.
 func TestPatchedBuildMatchesFullBuild(t *testing.T) {
-	cla := func(name string, port uint32) *endpointv3.ClusterLoadAssignment {
-		return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
-			LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-					Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
-	}
 	var items []types.Resource
 	for i := range 100 {
 		items = append(items, cla(fmt.Sprintf("svc-%03d", i), uint32(8000+i)))
@@ -62,12 +64,6 @@ func TestPatchedBuildMatchesFullBuild(t *testing.T) {
 // would make for itself: a changed resource from either build since, a
 // name gone, and nothing they do not want.
 func TestStreamsBehindShareOneDiff(t *testing.T) {
-	cla := func(name string, port uint32) *endpointv3.ClusterLoadAssignment {
-		return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
-			LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-					Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
-	}
 	var items []types.Resource
 	for i := range 10 {
 		items = append(items, cla(fmt.Sprintf("svc-%d", i), uint32(8000+i)))
