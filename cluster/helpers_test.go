@@ -47,7 +47,7 @@ type node struct {
 
 type nodeOptions struct {
 	ttl      time.Duration
-	proxies  func() []cluster.Proxy
+	proxies  func([]cluster.ProxyState) []cluster.ProxyState
 	versions func() map[string]map[string]string
 	publish  time.Duration
 	// generation: ProxyGeneration; nil, the proxies are read every publish.

@@ -59,19 +59,37 @@ func TestSpecDefaults(t *testing.T) {
 	}
 }
 
-// Several streams of one node become one record, the newest stream winning.
-func TestMergeProxies(t *testing.T) {
+// Several streams of one node become one record, the newest stream
+// winning, in whatever order they come; a node with one stream is left as
+// it is.
+func TestMergeStates(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	got := mergeProxies([]Proxy{
-		{NodeID: "n", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "new"}}},
-		{NodeID: "n", Group: "g", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "old"}, "routes": {Acked: "r"}}},
-		{NodeID: "m", Group: "g", Connected: t0},
-		{NodeID: "m", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"routes": {Acked: "r2"}}},
-	})
-	n := got["n"]
-	if len(got) != 2 || !n.Connected.Equal(t0) || n.Types["clusters"].Acked != "new" || n.Types["routes"].Acked != "r" ||
-		got["m"].Types["routes"].Acked != "r2" {
-		t.Errorf("merged: %+v", got)
+	list := []ProxyState{
+		stateOf(Proxy{NodeID: "n", Group: "g2", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "new"}}}),
+		stateOf(Proxy{NodeID: "n", Group: "g", Delta: true, Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "old"}, "routes": {Acked: "r"}}}),
+		stateOf(Proxy{NodeID: "m", Group: "g", Connected: t0}),
+		stateOf(Proxy{NodeID: "n", Group: "g1", Connected: t0.Add(time.Millisecond), Types: map[string]TypeRecord{"clusters": {Acked: "middle"}, "listeners": {Acked: "l"}}}),
+		stateOf(Proxy{NodeID: "m", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"routes": {Acked: "r2"}}}),
+		stateOf(Proxy{NodeID: "o", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "o"}}}),
+	}
+	merged := list[:mergeStates(list)]
+	got := map[string]Proxy{}
+	for _, st := range merged {
+		got[st.NodeID] = st.record()
+	}
+	want := map[string]Proxy{
+		"n": {NodeID: "n", Group: "g2", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "new"}, "routes": {Acked: "r"}, "listeners": {Acked: "l"}}},
+		"m": {NodeID: "m", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "r2"}}},
+		"o": {NodeID: "o", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "o"}}},
+	}
+	if len(merged) != len(want) || len(got) != len(want) {
+		t.Fatalf("%d states, %d nodes, want %d", len(merged), len(got), len(want))
+	}
+	for node, w := range want {
+		g := got[node]
+		if g.NodeID != w.NodeID || g.Group != w.Group || g.Delta != w.Delta || !g.Connected.Equal(w.Connected) || !maps.Equal(g.Types, w.Types) {
+			t.Errorf("%s merged into %+v, want %+v", node, g, w)
+		}
 	}
 }
 
@@ -112,14 +130,12 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 			Types: map[string]TypeRecord{"clusters": {Sent: sent, Acked: acked, NackError: nack}}}
 	}
 	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"),
-		Proxies: func() []Proxy {
+		Proxies: func(dst []ProxyState) []ProxyState {
 			reads++
-			out := make([]Proxy, 0, len(list))
 			for _, p := range list {
-				p.Types = maps.Clone(p.Types)
-				out = append(out, p)
+				dst = append(dst, stateOf(p))
 			}
-			return out
+			return dst
 		},
 		Versions:        func() map[string]map[string]string { return map[string]map[string]string{"g": {"clusters": served}} },
 		Revision:        func() int64 { return 1 },
@@ -181,7 +197,12 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 			t.Errorf("%s: the proxies were read again though nothing changed", step.name)
 		}
 	}
-	if len(p.held) != 0 || p.heldReg.value != nil {
-		t.Errorf("held after the last write: %v, registration %q", p.held, p.heldReg.value)
+	for node, e := range p.proxies {
+		if e.scans != 0 {
+			t.Errorf("%s held after the last write: %+v", node, e.held)
+		}
+	}
+	if p.heldReg.value != nil {
+		t.Errorf("registration held after the last write: %q", p.heldReg.value)
 	}
 }

@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,16 +20,14 @@ type fakeProxies struct {
 	reads      atomic.Int64  // calls of get
 }
 
-func (f *fakeProxies) get() []cluster.Proxy {
+func (f *fakeProxies) get(dst []cluster.ProxyState) []cluster.ProxyState {
 	f.reads.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]cluster.Proxy, 0, len(f.list))
 	for _, p := range f.list {
-		p.Types = maps.Clone(p.Types) // the publisher changes what it gets
-		out = append(out, p)
+		dst = append(dst, cluster.StateOf(p))
 	}
-	return out
+	return dst
 }
 
 func (f *fakeProxies) update(fn func(map[string]cluster.Proxy)) {

@@ -41,14 +41,65 @@ type TypeRecord struct {
 // thousand records.
 const ServedVersion = "served"
 
-// abbreviate turns the record into what is published: each type the Envoy
-// holds at the served version, with nothing pending, is written as
-// ServedVersion. It changes p.Types in place.
-func (p Proxy) abbreviate(served map[string]map[string]string) Proxy {
+// MaxTypes is how many xDS types a ProxyState holds.
+const MaxTypes = 6
+
+// ProxyState is one xDS stream of a connected Envoy, as Config.Proxies
+// reports it: a Proxy without a map, so that the publisher can look at ten
+// thousand of them every interval, and compare each with what it wrote,
+// without allocating.
+type ProxyState struct {
+	NodeID    string
+	Group     string
+	Delta     bool
+	Connected time.Time
+	// Types holds one entry per type the stream has sent or been told of,
+	// in the same order on every call; the rest have no Name.
+	Types [MaxTypes]TypeState
+}
+
+// TypeState is what one Envoy holds of the type Name.
+type TypeState struct {
+	Name string
+	TypeRecord
+}
+
+// set records st under its name: in the entry of that name, or the first
+// free one. It reports false when all are taken by other types.
+func (p *ProxyState) set(st TypeState) bool {
+	free := -1
+	for i := range p.Types {
+		switch p.Types[i].Name {
+		case st.Name:
+			p.Types[i] = st
+			return true
+		case "":
+			if free < 0 {
+				free = i
+			}
+		}
+	}
+	if free < 0 {
+		return false
+	}
+	p.Types[free] = st
+	return true
+}
+
+// abbreviated is the state as it is published: each type the Envoy holds at
+// the served version, with nothing pending, stands as ServedVersion. The
+// time loses its monotonic reading and location, so that equal states
+// compare equal with ==.
+func (p ProxyState) abbreviated(served map[string]map[string]string) ProxyState {
+	p.Connected = p.Connected.Round(0).UTC()
 	versions := served[p.Group]
-	for typ, rec := range p.Types {
-		if v := versions[typ]; v != "" && rec.NackError == "" && rec.Acked == v && (rec.Sent == v || rec.Sent == "") {
-			p.Types[typ] = TypeRecord{Acked: ServedVersion}
+	for i := range p.Types {
+		t := &p.Types[i]
+		if t.Name == "" {
+			continue
+		}
+		if v := versions[t.Name]; v != "" && t.NackError == "" && t.Acked == v && (t.Sent == v || t.Sent == "") {
+			t.TypeRecord = TypeRecord{Acked: ServedVersion}
 		}
 	}
 	return p
@@ -56,13 +107,24 @@ func (p Proxy) abbreviate(served map[string]map[string]string) Proxy {
 
 // rejected reports whether the Envoy's last answer for some type was a
 // rejection.
-func (p Proxy) rejected() bool {
-	for _, rec := range p.Types {
-		if rec.NackError != "" {
+func (p *ProxyState) rejected() bool {
+	for i := range p.Types {
+		if p.Types[i].NackError != "" {
 			return true
 		}
 	}
 	return false
+}
+
+// record is the state as a Proxy, the form written to etcd.
+func (p *ProxyState) record() Proxy {
+	out := Proxy{NodeID: p.NodeID, Group: p.Group, Delta: p.Delta, Connected: p.Connected, Types: map[string]TypeRecord{}}
+	for _, t := range p.Types {
+		if t.Name != "" {
+			out.Types[t.Name] = t.TypeRecord
+		}
+	}
+	return out
 }
 
 // expanded undoes abbreviated, with the versions the replica serves.

@@ -45,11 +45,12 @@ type Config struct {
 	// PublishInterval is how often the registration and the proxy status are
 	// compared with what was written and the changes written, in one batch.
 	PublishInterval time.Duration
-	// Proxies lists the Envoys connected now; Versions the versions served
-	// (group -> type -> version); Revision the etcd revision served. Each is
-	// called once per PublishInterval and must be safe for concurrent use;
-	// Proxies returns a list of its own, which the publisher changes.
-	Proxies  func() []Proxy
+	// Proxies appends the xDS streams open now to dst and returns it, one
+	// state per stream, several for a node with several streams; Versions
+	// the versions served (group -> type -> version); Revision the etcd
+	// revision served. Each is called at most once per PublishInterval and
+	// must be safe for concurrent use.
+	Proxies  func(dst []ProxyState) []ProxyState
 	Versions func() map[string]map[string]string
 	Revision func() int64
 	// ProxyGeneration, if set, changes whenever Proxies' answer does; while
@@ -96,7 +97,7 @@ func New(cfg Config) (*Replica, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.Proxies == nil {
-		cfg.Proxies = func() []Proxy { return nil }
+		cfg.Proxies = func(dst []ProxyState) []ProxyState { return dst }
 	}
 	if cfg.Versions == nil {
 		cfg.Versions = func() map[string]map[string]string { return nil }

@@ -25,28 +25,57 @@ type ProxyStatus struct {
 // names its node, is sent a response, is ACKed or NACKed, or closes.
 func (s *Server) StatusGeneration() uint64 { return s.streams.generation.Load() }
 
-// Proxies returns every Envoy connected to this replica, sorted by node id.
-func (s *Server) Proxies() []ProxyStatus {
+// ProxyState is one stream's status in a compact form, without a map:
+// Types[i] is what the node holds of the type named TypeNames()[i].
+type ProxyState struct {
+	NodeID    string
+	Group     string
+	Delta     bool
+	Connected time.Time
+	Types     [numTypes]TypeStatus
+}
+
+// TypeNames are the short names of the served types, in the order of
+// ProxyState.Types.
+func TypeNames() []string { return typeNames[:] }
+
+// EachProxy calls fn with the state of every stream that has named its
+// node, in no particular order. fn must not keep the pointer. Nothing is
+// allocated per stream: a replica looks at its ten thousand Envoys every
+// publish interval while they change.
+func (s *Server) EachProxy(fn func(*ProxyState)) {
 	s.streams.mu.Lock()
 	streams := make([]*stream, 0, len(s.streams.all))
 	for _, st := range s.streams.all {
 		streams = append(streams, st)
 	}
 	s.streams.mu.Unlock()
-	out := make([]ProxyStatus, 0, len(streams))
+	var p ProxyState
 	for _, st := range streams {
 		st.statusMu.Lock()
-		if st.node != nil {
-			p := ProxyStatus{NodeID: st.node.GetId(), Group: st.node.GetCluster(), Delta: st.delta, Connected: st.connected, Types: map[string]TypeStatus{}}
-			for typ, ts := range st.status {
-				if ts != (TypeStatus{}) {
-					p.Types[typeNames[typ]] = ts
-				}
-			}
-			out = append(out, p)
+		named := st.node != nil
+		if named {
+			p = ProxyState{NodeID: st.node.GetId(), Group: st.node.GetCluster(), Delta: st.delta, Connected: st.connected, Types: st.status}
 		}
 		st.statusMu.Unlock()
+		if named {
+			fn(&p)
+		}
 	}
+}
+
+// Proxies returns every Envoy connected to this replica, sorted by node id.
+func (s *Server) Proxies() []ProxyStatus {
+	out := []ProxyStatus{}
+	s.EachProxy(func(st *ProxyState) {
+		p := ProxyStatus{NodeID: st.NodeID, Group: st.Group, Delta: st.Delta, Connected: st.Connected, Types: map[string]TypeStatus{}}
+		for typ, ts := range st.Types {
+			if ts != (TypeStatus{}) {
+				p.Types[typeNames[typ]] = ts
+			}
+		}
+		out = append(out, p)
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
 	return out
 }

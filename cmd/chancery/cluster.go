@@ -32,7 +32,7 @@ func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, 
 		Version:                version,
 		SessionTTL:             cfg.sessionTTL,
 		HealthCheckConcurrency: cfg.healthCheckConcurrency,
-		Proxies:                func() []cluster.Proxy { return connectedProxies(xds) },
+		Proxies:                func(dst []cluster.ProxyState) []cluster.ProxyState { return connectedProxies(xds, dst) },
 		Versions:               func() map[string]map[string]string { return servedVersions(xds) },
 		Revision:               w.Revision,
 		ProxyGeneration:        xds.StatusGeneration,
@@ -59,17 +59,23 @@ func advertiseAddress(cfg *serveConfig) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-func connectedProxies(xds *xdsserver.Server) []cluster.Proxy {
-	list := xds.Proxies()
-	out := make([]cluster.Proxy, len(list))
-	for i, p := range list {
-		types := make(map[string]cluster.TypeRecord, len(p.Types))
-		for typ, st := range p.Types {
-			types[typ] = cluster.TypeRecord{Sent: st.Sent, Acked: st.Acked, NackError: st.NackError}
+// Every type the xDS server serves has a place in a cluster.ProxyState.
+var _ [cluster.MaxTypes - len(xdsserver.ProxyState{}.Types)]struct{}
+
+// connectedProxies appends the xDS server's streams to dst, each type in
+// the entry of its index.
+func connectedProxies(xds *xdsserver.Server, dst []cluster.ProxyState) []cluster.ProxyState {
+	names := xdsserver.TypeNames()
+	xds.EachProxy(func(p *xdsserver.ProxyState) {
+		st := cluster.ProxyState{NodeID: p.NodeID, Group: p.Group, Delta: p.Delta, Connected: p.Connected}
+		for i, ts := range p.Types {
+			if ts != (xdsserver.TypeStatus{}) {
+				st.Types[i] = cluster.TypeState{Name: names[i], TypeRecord: cluster.TypeRecord(ts)}
+			}
 		}
-		out[i] = cluster.Proxy{NodeID: p.NodeID, Group: p.Group, Delta: p.Delta, Connected: p.Connected.UTC(), Types: types}
-	}
-	return out
+		dst = append(dst, st)
+	})
+	return dst
 }
 
 func servedVersions(xds *xdsserver.Server) map[string]map[string]string {
