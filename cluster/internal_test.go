@@ -198,7 +198,7 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 		}
 	}
 	for node, e := range p.proxies {
-		if e.scans != 0 {
+		if e.held != nil || e.scans != 0 {
 			t.Errorf("%s held after the last write: %+v", node, e.held)
 		}
 	}

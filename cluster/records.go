@@ -41,8 +41,9 @@ type TypeRecord struct {
 // thousand records.
 const ServedVersion = "served"
 
-// MaxTypes is how many xDS types a ProxyState holds.
-const MaxTypes = 6
+// MaxTypes is how many xDS types a ProxyState holds: as many as Chancery
+// serves.
+const MaxTypes = 4
 
 // ProxyState is one xDS stream of a connected Envoy, as Config.Proxies
 // reports it: a Proxy without a map, so that the publisher can look at ten
