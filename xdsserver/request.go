@@ -41,8 +41,15 @@ var (
 func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 	m.Reset()
 	f := deltaReqFields
-	if n := countField(b, f[4]); n > 0 {
-		m.InitialResourceVersions = make(map[string]string, n)
+	n := countFields(b, f[2], f[3], f[4])
+	if n[0] > 0 {
+		m.ResourceNamesSubscribe = make([]string, 0, n[0])
+	}
+	if n[1] > 0 {
+		m.ResourceNamesUnsubscribe = make([]string, 0, n[1])
+	}
+	if n[2] > 0 {
+		m.InitialResourceVersions = make(map[string]string, n[2])
 	}
 	return eachField(b, func(num protowire.Number, v []byte) error {
 		var err error
@@ -74,6 +81,9 @@ func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
 	m.Reset()
 	f := sotwReqFields
+	if n := countFields(b, f[2]); n[0] > 0 {
+		m.ResourceNames = make([]string, 0, n[0])
+	}
 	return eachField(b, func(num protowire.Number, v []byte) error {
 		var err error
 		switch num {
@@ -127,16 +137,19 @@ func eachField(b []byte, fn func(protowire.Number, []byte) error) error {
 	return nil
 }
 
-// countField counts the length-delimited fields numbered num, to size a map.
-func countField(b []byte, num protowire.Number) int {
-	count := 0
+// countFields counts the length-delimited fields numbered each of nums (at
+// most three), in one pass, to size what they are decoded into.
+func countFields(b []byte, nums ...protowire.Number) [3]int {
+	var counts [3]int
 	_ = eachField(b, func(n protowire.Number, _ []byte) error {
-		if n == num {
-			count++
+		for i, num := range nums {
+			if n == num {
+				counts[i]++
+			}
 		}
 		return nil
 	})
-	return count
+	return counts
 }
 
 var errUTF8 = errors.New("string is not valid UTF-8")

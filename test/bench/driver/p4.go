@@ -111,6 +111,13 @@ func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
 	}
 	peakCPU, peakRSS, cpu := smp.finish()
 	_, _, fleetCPU := fleetSmp.finish()
+	if d.cfg.profile && kind == chancery {
+		// B was idle before the kill: what it allocated since it started
+		// is, nearly all, the storm's.
+		if err := d.saveProfile(b, "/debug/pprof/allocs", name+"-b-storm-allocs.pb.gz"); err != nil {
+			return err
+		}
+	}
 	sum, err := f.summary()
 	if err != nil {
 		return err
