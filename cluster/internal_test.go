@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,71 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 	}
 	if p.heldReg.value != nil {
 		t.Errorf("registration held after the last write: %q", p.heldReg.value)
+	}
+}
+
+// An Envoy with several streams is one record, and looking again at the
+// same streams, whatever order they come in, writes nothing: the merged
+// state compares equal to what was written. When a stream goes, the record
+// is written again once it has held still, and when the node goes, it is
+// deleted at once.
+func TestPublisherMergedNodeIsStable(t *testing.T) {
+	t0 := time.Unix(1000, 0).UTC()
+	streams := []ProxyState{
+		stateOf(Proxy{NodeID: "n", Group: "g", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "c1"}, "routes": {Acked: "r1"}}}),
+		stateOf(Proxy{NodeID: "n", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"endpoints": {Acked: "e1"}}}),
+		stateOf(Proxy{NodeID: "n", Group: "g", Connected: t0.Add(2 * time.Second), Types: map[string]TypeRecord{"listeners": {Acked: "l1"}}}),
+		stateOf(Proxy{NodeID: "m", Group: "g", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "c1"}}}),
+	}
+	var generation uint64
+	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"),
+		Proxies: func(dst []ProxyState) []ProxyState {
+			// A different order each time, as the xDS server's map gives.
+			for i := range streams {
+				dst = append(dst, streams[(i+int(generation))%len(streams)])
+			}
+			return dst
+		},
+		Versions:        func() map[string]map[string]string { return nil },
+		Revision:        func() int64 { return 1 },
+		ProxyGeneration: func() uint64 { return generation },
+	}}
+	p := newPublisher(r, 0)
+	look := func() map[string]string { // node -> record written, "" for a delete
+		t.Helper()
+		generation++ // as if a status changed: the proxies are read
+		changes, gen, err := p.changes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.applied(changes)
+		p.generation, p.current = gen, true
+		out := map[string]string{}
+		for _, c := range changes {
+			if c.node != "" {
+				out[c.node] = string(c.value)
+			}
+		}
+		return out
+	}
+	first := look()
+	if len(first) != 2 || !strings.Contains(first["n"], `"listeners":{"acked":"l1"}`) || !strings.Contains(first["n"], `"clusters":{"acked":"c1"}`) {
+		t.Fatalf("first look wrote %v, want n (four types) and m", first)
+	}
+	for i := range 3 {
+		if got := look(); len(got) != 0 {
+			t.Fatalf("look %d at unchanged streams wrote %v", i+2, got)
+		}
+	}
+	streams = slices.Delete(streams, 2, 3) // n's listeners stream closes
+	if got := look(); len(got) != 0 {
+		t.Fatalf("n changed and was written at once (%v); want it held for a look", got)
+	}
+	if got := look(); len(got) != 1 || got["n"] == "" || strings.Contains(got["n"], "listeners") {
+		t.Fatalf("after n's listeners stream closed, wrote %v; want n without listeners", got)
+	}
+	streams = streams[:2] // m goes
+	if got := look(); len(got) != 1 || got["m"] != "" {
+		t.Fatalf("after m went, wrote %v; want m deleted", got)
 	}
 }

@@ -102,12 +102,24 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	if err := f.reset(); err != nil {
 		return err
 	}
-	stopProfile := d.profileCPU(s, name+"-writes", n == slices.Max(d.scale.p1Clients) && kind == chancery)
+	profiled := d.cfg.profile && n == slices.Max(d.scale.p1Clients) && kind == chancery
+	if profiled {
+		// What the writes allocate: go tool pprof -diff_base <before> <after>.
+		if err := d.saveProfile(s, "/debug/pprof/allocs", name+"-allocs-before-writes.pb.gz"); err != nil {
+			return err
+		}
+	}
+	stopProfile := d.profileCPU(s, name+"-writes", profiled)
 	serverCPU, fleetCPU := startSampler(s.p.pid(), time.Second), startSampler(f.p.pid(), time.Second)
 	lats, lasts, werr := d.sequentialWrites(ctx, f, d.writer(prefix), d.scale.p1Writes, n)
 	_, _, scpu := serverCPU.finish()
 	_, _, fcpu := fleetCPU.finish()
 	stopProfile()
+	if profiled {
+		if err := d.saveProfile(s, "/debug/pprof/allocs", name+"-allocs-after-writes.pb.gz"); err != nil {
+			return err
+		}
+	}
 	if len(lats) == 0 {
 		return werr
 	}
