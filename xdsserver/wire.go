@@ -111,11 +111,10 @@ func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*
 	// fields up to 2^11, lengths below 2^32: size bounds the encoding
 	var b []byte
 	var pooled *[]byte
-	pool := mem.DefaultBufferPool()
 	if mem.IsBelowBufferPoolingThreshold(size) {
 		b = make([]byte, 0, size)
 	} else {
-		pooled = pool.Get(size)
+		pooled = responsePool.Get(size)
 		b = (*pooled)[:0]
 	}
 	for _, r := range res {
@@ -132,7 +131,7 @@ func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*
 		return &wireMessage{buf: mem.SliceBuffer(b)}
 	}
 	*pooled = b
-	return &wireMessage{buf: mem.NewBuffer(pooled, pool)}
+	return &wireMessage{buf: mem.NewBuffer(pooled, responsePool)}
 }
 
 func appendString(b []byte, n protowire.Number, s string) []byte {

@@ -6,14 +6,54 @@ import (
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // A response assembled from entries is, byte for byte, what protobuf
 // encodes for the same response, including bodies long enough to need
-// multi-byte lengths. (A resource's encoding is never empty: it has a name.)
+// multi-byte lengths, in buffers from the response pool or in buffers that
+// still hold an earlier use's bytes. (A resource's encoding is never empty:
+// it has a name.)
 func TestAssembledResponsesMatchProtobuf(t *testing.T) {
+	defer func(p mem.BufferPool) { responsePool = p }(responsePool)
+	for _, pool := range []struct {
+		name string
+		pool mem.BufferPool
+	}{{"response pool", responsePool}, {"dirty buffers", dirtyPool{}}} {
+		t.Run(pool.name, func(t *testing.T) {
+			responsePool = pool.pool
+			testAssembledResponses(t)
+		})
+	}
+}
+
+// dirtyPool hands out buffers full of bytes no response holds, as a reused
+// buffer may be.
+type dirtyPool struct{}
+
+func (dirtyPool) Get(size int) *[]byte {
+	b := bytes.Repeat([]byte{0xa5}, 2*size)[:size]
+	return &b
+}
+
+func (dirtyPool) Put(*[]byte) {}
+
+// The pool's buffers hold what was asked and come in powers of two.
+func TestResponsePoolSizes(t *testing.T) {
+	p := &tieredPool{}
+	for _, size := range []int{1, 1000, 1024, 1025, 20000, 32768, 40000, 1 << 22, 1<<22 + 1} {
+		b := p.Get(size)
+		c := cap(*b)
+		if len(*b) != size || c < size || (size <= 1<<maxTier && c&(c-1) != 0) || (size > 1<<10 && c >= 2*size) {
+			t.Errorf("Get(%d): len %d, cap %d", size, len(*b), c)
+		}
+		p.Put(b)
+	}
+}
+
+func testAssembledResponses(t *testing.T) {
 	var res []*resource
 	for _, n := range []int{1, 127, 128, 20000} {
 		body := bytes.Repeat([]byte{0x0a}, n)

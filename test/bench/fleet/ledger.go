@@ -103,17 +103,21 @@ func (l *ledger) post(ws []benchapi.Write) {
 
 // deliver accounts for the deliveries of one response to one client
 // (shard: the client's index), keeping those it cannot account for until
-// the driver has reported every write they cover.
+// the driver has reported every write they cover. It reorders ds, which
+// the caller discards afterwards: the late ones go to its front, so that
+// a response with some is not an allocation.
 func (l *ledger) deliver(shard int, ds []delivery) {
 	hist := l.hists.Load()[shard%histShards]
-	var late []delivery
+	n := 0
 	l.mu.RLock()
 	for _, d := range ds {
 		if !l.deliverLocked(d, hist) {
-			late = append(late, d)
+			ds[n] = d
+			n++
 		}
 	}
 	l.mu.RUnlock()
+	late := ds[:n]
 	if len(late) == 0 {
 		return
 	}
