@@ -40,19 +40,6 @@ func (dirtyPool) Get(size int) *[]byte {
 
 func (dirtyPool) Put(*[]byte) {}
 
-// The pool's buffers hold what was asked and come in powers of two.
-func TestResponsePoolSizes(t *testing.T) {
-	p := &tieredPool{}
-	for _, size := range []int{1, 1000, 1024, 1025, 20000, 32768, 40000, 1 << 22, 1<<22 + 1} {
-		b := p.Get(size)
-		c := cap(*b)
-		if len(*b) != size || c < size || (size <= 1<<maxTier && c&(c-1) != 0) || (size > 1<<10 && c >= 2*size) {
-			t.Errorf("Get(%d): len %d, cap %d", size, len(*b), c)
-		}
-		p.Put(b)
-	}
-}
-
 func testAssembledResponses(t *testing.T) {
 	var res []*resource
 	for _, n := range []int{1, 127, 128, 20000} {

@@ -13,8 +13,10 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/chancery-xds/chancery/internal/bufpool"
 	"github.com/chancery-xds/chancery/test/xdsclient"
 )
 
@@ -239,14 +241,19 @@ func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, func(), error) {
 	return conns[i], func() {}, nil
 }
 
+// framePool holds the buffers the fleet's connections read frames into.
+var framePool = &bufpool.Pool{}
+
 // dial opens a lazy connection that encodes delta requests by hand
 // (codec.go); small buffers keep ten thousand of them
 // cheap, and passthrough skips a DNS resolver per connection. Fixed
 // flow-control windows, as Envoy's HTTP/2 client has: gRPC-Go's bandwidth
 // estimation would answer every response with a PING that Envoy never sends.
+// Frames are read into buffers nobody clears first (gRPC writes each whole).
 func dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		experimental.WithBufferPool(framePool),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.ForceCodecV2(newCodec())),
 		grpc.WithReadBufferSize(16<<10), grpc.WithWriteBufferSize(16<<10), grpc.WithSharedWriteBuffer(true),
 		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
