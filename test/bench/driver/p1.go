@@ -110,11 +110,13 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 		}
 	}
 	stopProfile := d.profileCPU(s, name+"-writes", profiled)
+	stopFleetProfile := d.profileCPU(f, name+"-fleet-writes", profiled)
 	serverCPU, fleetCPU := startSampler(s.p.pid(), time.Second), startSampler(f.p.pid(), time.Second)
 	lats, lasts, werr := d.sequentialWrites(ctx, f, d.writer(prefix), d.scale.p1Writes, n)
 	_, _, scpu := serverCPU.finish()
 	_, _, fcpu := fleetCPU.finish()
 	stopProfile()
+	stopFleetProfile()
 	if profiled {
 		if err := d.saveProfile(s, "/debug/pprof/allocs", name+"-allocs-after-writes.pb.gz"); err != nil {
 			return err
