@@ -1,7 +1,7 @@
 // Package bufpool is a gRPC buffer pool that does not clear its buffers.
 //
-// gRPC's default pool clears every buffer it hands out, and rounds a
-// request above 32 KiB up to a 1 MiB buffer. Where a buffer is always
+// gRPC's default pool clears every buffer it hands out, and hands out a
+// 1 MiB buffer for anything above 32 KiB. Where a buffer is always
 // written whole before it is read, as a response assembled for gRPC to send
 // or a frame gRPC reads into, that clearing is all cost: under endpoint
 // churn, where a push carries tens of kilobytes, it was more than a quarter
