@@ -9,7 +9,12 @@ version=1.40.0
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-installed() { [[ -x bin/envoy ]] && bin/envoy --version 2>/dev/null | grep -q "/${version}/"; }
+# The output is read whole first: with pipefail, `envoy --version | grep -q`
+# fails whenever grep exits before Envoy has written everything (SIGPIPE).
+installed() {
+	local out
+	[[ -x bin/envoy ]] && out="$(bin/envoy --version 2>/dev/null)" && [[ "$out" == *"/${version}/"* ]]
+}
 
 if installed; then
 	echo "install-envoy: bin/envoy is Envoy ${version}, nothing to do"
