@@ -65,26 +65,24 @@ type TypeState struct {
 	TypeRecord
 }
 
-// set records st under its name: in the entry of that name, or the first
-// free one. It reports false when all are taken by other types.
-func (p *ProxyState) set(st TypeState) bool {
+// set records st under its name: in the entry of that name, or else the
+// first free one (there is one: MaxTypes covers every type served).
+func (p *ProxyState) set(st TypeState) {
 	free := -1
 	for i := range p.Types {
 		switch p.Types[i].Name {
 		case st.Name:
 			p.Types[i] = st
-			return true
+			return
 		case "":
 			if free < 0 {
 				free = i
 			}
 		}
 	}
-	if free < 0 {
-		return false
+	if free >= 0 {
+		p.Types[free] = st
 	}
-	p.Types[free] = st
-	return true
 }
 
 // abbreviated is the state as it is published: each type the Envoy holds at

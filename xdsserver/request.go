@@ -41,7 +41,7 @@ var (
 func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 	m.Reset()
 	f := deltaReqFields
-	n := countFields(b, f[2], f[3], f[4])
+	n := countFields(b, [3]protowire.Number{f[2], f[3], f[4]})
 	if n[0] > 0 {
 		m.ResourceNamesSubscribe = make([]string, 0, n[0])
 	}
@@ -81,7 +81,7 @@ func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
 	m.Reset()
 	f := sotwReqFields
-	if n := countFields(b, f[2]); n[0] > 0 {
+	if n := countFields(b, [3]protowire.Number{f[2]}); n[0] > 0 {
 		m.ResourceNames = make([]string, 0, n[0])
 	}
 	return eachField(b, func(num protowire.Number, v []byte) error {
@@ -137,9 +137,10 @@ func eachField(b []byte, fn func(protowire.Number, []byte) error) error {
 	return nil
 }
 
-// countFields counts the length-delimited fields numbered each of nums (at
-// most three), in one pass, to size what they are decoded into.
-func countFields(b []byte, nums ...protowire.Number) [3]int {
+// countFields counts the length-delimited fields numbered each of nums, in
+// one pass, to size what they are decoded into. An unused entry of nums is
+// 0, which no field has.
+func countFields(b []byte, nums [3]protowire.Number) [3]int {
 	var counts [3]int
 	_ = eachField(b, func(n protowire.Number, _ []byte) error {
 		for i, num := range nums {
