@@ -336,3 +336,78 @@ func TestStatusGenerationFollowsProxies(t *testing.T) {
 		t.Errorf("proxies after the stream closed: %+v", p)
 	}
 }
+
+// settle opens a delta ADS stream holding group edge's clusters,
+// endpoints of web, listeners and routes, every response answered.
+func settle(t *testing.T, addr string) *deltaStream {
+	t.Helper()
+	d := openDelta(t, addr)
+	for _, req := range []*discoveryv3.DeltaDiscoveryRequest{
+		{TypeUrl: resourcev3.ClusterType},
+		{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web"}},
+		{TypeUrl: resourcev3.ListenerType},
+		{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: []string{"web"}},
+	} {
+		d.send(req)
+		r := d.recv()
+		if r.GetTypeUrl() != req.GetTypeUrl() {
+			t.Fatalf("asked for %s, got %s", req.GetTypeUrl(), r.GetTypeUrl())
+		}
+		d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: r.GetTypeUrl(), ResponseNonce: r.GetNonce()})
+	}
+	d.none()
+	return d
+}
+
+// A route to a new cluster is pushed only once the client has applied the
+// cluster and its endpoints: Envoy answers a route to a cluster still
+// warming with 503.
+func TestRoutesWaitForNewClustersToWarm(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, nil))
+	d := settle(t, addr)
+	if err := srv.Publish(translate(t, 11, withAPI(0))); err != nil { // cluster api, and a route to it
+		t.Fatal(err)
+	}
+	cds := d.recv()
+	if got := names(cds); cds.GetTypeUrl() != resourcev3.ClusterType || len(got) != 1 || got[0] != "api" {
+		t.Fatalf("first after the publish: %s %v, want clusters [api]", cds.GetTypeUrl(), got)
+	}
+	d.none() // the route waits for the cluster
+
+	// As Envoy does: it asks for the new cluster's endpoints, then ACKs.
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"api"}})
+	eds := d.recv()
+	if got := names(eds); eds.GetTypeUrl() != resourcev3.EndpointType || len(got) != 1 || got[0] != "api" {
+		t.Fatalf("after asking for api's endpoints: %s %v", eds.GetTypeUrl(), got)
+	}
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+	d.none() // the cluster is applied, but warms until its endpoints are
+	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	rds := d.recv()
+	if got := names(rds); rds.GetTypeUrl() != resourcev3.RouteType || len(got) != 1 || got[0] != "web" {
+		t.Fatalf("once the cluster is warm: %s %v, want routes [web]", rds.GetTypeUrl(), got)
+	}
+}
+
+// Endpoint changes in flight hold nothing back: only endpoints the client
+// has just asked for do.
+func TestEndpointPushesDoNotHoldRoutes(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, nil))
+	d := settle(t, addr)
+	if err := srv.Publish(translate(t, 11, map[model.Ref]string{{Kind: model.KindEndpoint, Name: "web/a"}: `{"address":"127.0.0.1","port":8095}`})); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.recv(); r.GetTypeUrl() != resourcev3.EndpointType {
+		t.Fatalf("after an endpoint change: %s, want endpoints", r.GetTypeUrl())
+	} // and not answered
+	route := `{"virtual_hosts":[{"name":"all","domains":["*"],"routes":[{"match":{"prefix":"/web"},"service":"web"}]}]}`
+	if err := srv.Publish(translate(t, 12, map[model.Ref]string{
+		{Kind: model.KindEndpoint, Name: "web/a"}: `{"address":"127.0.0.1","port":8095}`,
+		{Kind: model.KindRouteTable, Name: "web"}: route,
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.recv(); r.GetTypeUrl() != resourcev3.RouteType {
+		t.Fatalf("after a route change: %s, want routes", r.GetTypeUrl())
+	}
+}

@@ -44,6 +44,9 @@ type stream struct {
 	group  *group     // nil until the first request names the node
 	subs   [numTypes]*subscription
 	seq    uint64
+	// held says a listeners or routes push waits for the client to warm
+	// the clusters it was just sent (settling).
+	held bool
 
 	send func(*wireMessage) error // the stream's SendMsg
 
@@ -180,7 +183,10 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 		return st.respond(typ, nil)
 	}
 	added := sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
-	return st.respond(typ, added) // after an ACK, what was published while the client applied the last response
+	if err := st.respond(typ, added); err != nil { // after an ACK, what was published while the client applied the last response
+		return err
+	}
+	return st.release()
 }
 
 // onSotw handles one state-of-the-world request.
@@ -209,7 +215,10 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
 		st.setWaiting(sub, false)
 	}
 	added := sub.replace(req.GetResourceNames())
-	return st.respond(typ, added)
+	if err := st.respond(typ, added); err != nil {
+		return err
+	}
+	return st.release()
 }
 
 // newSubscription starts a subscription of the stream, not waiting.
@@ -257,6 +266,10 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 	if len(added) == 0 && (sub.waiting || (sub.sent == cur && sub.initial == nil)) {
 		return nil // nothing new, or the client has yet to answer the last response
 	}
+	if len(added) == 0 && (typ == listenersIdx || typ == routesIdx) && st.settling() {
+		st.held = true // release sends it
+		return nil
+	}
 	sub.resolveClaim(cur)
 	first, reconnect := sub.sent == nil, sub.initial != nil
 	moved := sub.sent != cur
@@ -288,8 +301,41 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		msg = sotwResponse(cur.version, typeURLs[typ], sub.nonce, res)
 	}
 	st.setWaiting(sub, true)
+	sub.fetching = typ == endpointsIdx && (first || len(added) > 0)
 	st.sent(typ, cur.version, len(res))
 	return st.send(msg)
+}
+
+// settling says the client on an aggregated stream has yet to apply the
+// last clusters response, or the endpoints of clusters new to it. Envoy
+// warms a new cluster until its endpoints arrive, and a route to a warming
+// cluster fails (503), so listeners and routes are pushed only once it has
+// answered both: new clusters are in service before anything leads to
+// them. A request for listeners or routes the client did not want before
+// is answered at once.
+func (st *stream) settling() bool {
+	if st.fixedType != "" {
+		return false // separate streams: there is no order between them
+	}
+	c, e := st.subs[clustersIdx], st.subs[endpointsIdx]
+	return c != nil && c.waiting || e != nil && e.waiting && e.fetching
+}
+
+// release sends the listeners and routes held while the client settled,
+// once it has.
+func (st *stream) release() error {
+	if !st.held || st.settling() {
+		return nil
+	}
+	st.held = false
+	for _, typ := range [...]typeIdx{listenersIdx, routesIdx} {
+		if st.subs[typ] != nil {
+			if err := st.respond(typ, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // nonce numbers a response and carries its version, so that an ACK says
