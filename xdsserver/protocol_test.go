@@ -337,14 +337,15 @@ func TestStatusGenerationFollowsProxies(t *testing.T) {
 	}
 }
 
-// settle opens a delta ADS stream holding group edge's clusters,
-// endpoints of web, listeners and routes, every response answered.
-func settle(t *testing.T, addr string) *deltaStream {
+// settle opens a delta ADS stream holding group edge's clusters, the
+// endpoints of the named clusters, listeners and routes, every response
+// answered.
+func settle(t *testing.T, addr string, endpoints ...string) *deltaStream {
 	t.Helper()
 	d := openDelta(t, addr)
 	for _, req := range []*discoveryv3.DeltaDiscoveryRequest{
 		{TypeUrl: resourcev3.ClusterType},
-		{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web"}},
+		{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: endpoints},
 		{TypeUrl: resourcev3.ListenerType},
 		{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: []string{"web"}},
 	} {
@@ -364,7 +365,7 @@ func settle(t *testing.T, addr string) *deltaStream {
 // warming with 503.
 func TestRoutesWaitForNewClustersToWarm(t *testing.T) {
 	srv, addr := startReplica(t, translate(t, 10, nil))
-	d := settle(t, addr)
+	d := settle(t, addr, "web")
 	if err := srv.Publish(translate(t, 11, withAPI(0))); err != nil { // cluster api, and a route to it
 		t.Fatal(err)
 	}
@@ -393,7 +394,7 @@ func TestRoutesWaitForNewClustersToWarm(t *testing.T) {
 // has just asked for do.
 func TestEndpointPushesDoNotHoldRoutes(t *testing.T) {
 	srv, addr := startReplica(t, translate(t, 10, nil))
-	d := settle(t, addr)
+	d := settle(t, addr, "web")
 	if err := srv.Publish(translate(t, 11, map[model.Ref]string{{Kind: model.KindEndpoint, Name: "web/a"}: `{"address":"127.0.0.1","port":8095}`})); err != nil {
 		t.Fatal(err)
 	}
@@ -409,5 +410,28 @@ func TestEndpointPushesDoNotHoldRoutes(t *testing.T) {
 	}
 	if r := d.recv(); r.GetTypeUrl() != resourcev3.RouteType {
 		t.Fatalf("after a route change: %s, want routes", r.GetTypeUrl())
+	}
+}
+
+// A publish that removes a cluster, and the route to it, holds nothing
+// back: the client has nothing to warm.
+func TestRemovedClusterDoesNotHoldRoutes(t *testing.T) {
+	srv, addr := startReplica(t, translate(t, 10, withAPI(0)))
+	d := settle(t, addr, "web", "api")
+	if err := srv.Publish(translate(t, 11, nil)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*discoveryv3.DeltaDiscoveryResponse{}
+	for range 3 { // clusters, endpoints and routes, none answered
+		r := d.recv()
+		got[r.GetTypeUrl()] = r
+	}
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+		if r := got[typ]; r == nil || len(r.GetRemovedResources()) != 1 || r.GetRemovedResources()[0] != "api" {
+			t.Errorf("%s: %v, want api removed", typ, r)
+		}
+	}
+	if r := got[resourcev3.RouteType]; r == nil || len(names(r)) != 1 {
+		t.Errorf("routes: %v, want web", r)
 	}
 }

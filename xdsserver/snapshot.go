@@ -221,6 +221,7 @@ type builtType struct {
 	base    atomic.Pointer[builtType]
 	changed []*resource // new or changed since base, by name
 	removed []string    // names in base and not in this build, sorted
+	adds    bool        // some of changed are names base lacks
 
 	// diffs remembers what streams that hold an older build lack of this
 	// one (diffFrom): streams that got the same push, behind by the same
@@ -503,6 +504,7 @@ func (b *builtType) diff(base *builtType) {
 		switch {
 		case j == len(base.sorted) || (i < len(b.sorted) && b.sorted[i].name < base.sorted[j].name):
 			b.changed = append(b.changed, b.sorted[i])
+			b.adds = true
 			i++
 		case i == len(b.sorted) || base.sorted[j].name < b.sorted[i].name:
 			b.removed = append(b.removed, base.sorted[j].name)

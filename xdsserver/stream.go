@@ -271,8 +271,9 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		return nil
 	}
 	sub.resolveClaim(cur)
-	first, reconnect := sub.sent == nil, sub.initial != nil
-	moved := sub.sent != cur
+	prev := sub.sent
+	first, reconnect := prev == nil, sub.initial != nil
+	moved := prev != cur
 	res, removed := sub.changes(cur, added)
 	if reconnect && len(res) == 0 && len(removed) == 0 {
 		st.holds(typ, cur.version) // it holds exactly what is served
@@ -301,24 +302,31 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		msg = sotwResponse(cur.version, typeURLs[typ], sub.nonce, res)
 	}
 	st.setWaiting(sub, true)
-	sub.fetching = typ == endpointsIdx && (first || len(added) > 0)
+	switch typ {
+	case clustersIdx: // unless it holds the build cur replaced, and cur only changes or removes
+		sub.warms = first || reconnect || len(added) > 0 || cur.base.Load() != prev || cur.adds
+	case endpointsIdx:
+		sub.warms = first || len(added) > 0
+	}
 	st.sent(typ, cur.version, len(res))
 	return st.send(msg)
 }
 
-// settling says the client on an aggregated stream has yet to apply the
-// last clusters response, or the endpoints of clusters new to it. Envoy
-// warms a new cluster until its endpoints arrive, and a route to a warming
-// cluster fails (503), so listeners and routes are pushed only once it has
-// answered both: new clusters are in service before anything leads to
-// them. A request for listeners or routes the client did not want before
-// is answered at once.
+// settling says the client on an aggregated stream has yet to apply a
+// clusters response that brings clusters new to it, or the endpoints of
+// such clusters. Envoy warms a new cluster until its endpoints arrive, and
+// a route to a warming cluster fails (503), so listeners and routes are
+// pushed only once it has answered both: new clusters are in service
+// before anything leads to them. Clusters that only change or go hold
+// nothing back (a changed cluster serves while its successor warms), and a
+// request for listeners or routes the client did not want before is
+// answered at once.
 func (st *stream) settling() bool {
 	if st.fixedType != "" {
 		return false // separate streams: there is no order between them
 	}
 	c, e := st.subs[clustersIdx], st.subs[endpointsIdx]
-	return c != nil && c.waiting || e != nil && e.waiting && e.fetching
+	return c != nil && c.waiting && c.warms || e != nil && e.waiting && e.warms
 }
 
 // release sends the listeners and routes held while the client settled,

@@ -32,9 +32,9 @@ type subscription struct {
 	// ready instead of a queue of states it would apply one by one.
 	nonce   string
 	waiting bool
-	// fetching says the unanswered response is the first of the type, or
-	// answers names the client just asked for (stream.settling).
-	fetching bool
+	// warms says the unanswered response may bring the client clusters
+	// new to it, or the endpoints of such clusters (stream.settling).
+	warms bool
 }
 
 func newSubscription(first []string) *subscription {
