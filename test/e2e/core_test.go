@@ -18,10 +18,21 @@ import (
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
-// An etcdctl write reaches a real Envoy through the replicas: first route,
-// a weight shift, an endpoint removal.
+// An etcdctl write reaches a real Envoy through the replicas, delta and
+// state of the world: first route, a weight shift, an endpoint removal.
+// The canary route comes with two new services: it must not reach Envoy
+// before they are in service.
 func TestEtcdWriteReachesEnvoy(t *testing.T) {
+	for _, sotw := range []bool{false, true} {
+		t.Run(map[bool]string{false: "delta", true: "sotw"}[sotw], func(t *testing.T) {
+			etcdWriteReachesEnvoy(t, sotw)
+		})
+	}
+}
+
+func etcdWriteReachesEnvoy(t *testing.T, sotw bool) {
 	f := newFleet(t, "up1", "up2", "up3")
+	f.sotw = sotw
 	f.basics()
 	f.startEnvoy(f.a, f.b)
 	f.waitBody("/", 200, "up1")
@@ -38,7 +49,7 @@ func TestEtcdWriteReachesEnvoy(t *testing.T) {
 	}
 	f.put("routes/web", routeTable(weightedRoute("/canary", map[string]int{"web-v1": 80, "web-v2": 20}), route("/", "web")))
 	f.waitConfig(`"weight": 80`, `"weight": 20`)
-	const n = 500
+	const n = 1000 // ±5% is four standard deviations of the share
 	got := f.split("/canary", n)
 	share := 100 * float64(got["up2"]) / n
 	t.Logf("80/20 split over %d requests: up1=%d up2=%d (%.1f%% to up2)", n, got["up1"], got["up2"], share)
