@@ -1,0 +1,103 @@
+// Package stormgc lets the garbage collector run less often while streams
+// arrive in a burst, as when a replica dies and its Envoys reconnect to the
+// others.
+//
+// Each new connection grows the live heap by its transport's state, and
+// with the usual GC percent the collector runs every time the heap
+// doubles: from a small heap, seven collections to take 5,000 Envoys, each
+// marking every stack and connection so far. They were about 40% of the
+// replica's CPU in such a storm. During a burst the percent is raised, so a
+// few collections do; when the burst is over the usual percent comes back,
+// and with it a collection and the memory the burst's garbage took.
+package stormgc
+
+import (
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Relaxer raises the GC percent while streams open in a burst.
+type Relaxer struct {
+	percent int           // GC percent during a burst
+	burst   int           // opens within one window that start a burst
+	window  time.Duration // how long a window is
+	quiet   time.Duration // a burst ends after this long with fewer opens than one window's
+	setGC   func(int) int // debug.SetGCPercent
+	freeOS  func()        // debug.FreeOSMemory
+
+	mu      sync.Mutex
+	start   time.Time // of the current window
+	opens   int       // in the current window; in a burst, since the last check
+	on      bool      // in a burst: the percent is raised
+	usual   int       // the GC percent outside bursts, while on
+	stopped bool      // the usual percent is at or above ours: nothing to do
+}
+
+// New returns a Relaxer that sets the GC percent to percent once burst
+// streams open within a window, and back once ten windows pass with fewer
+// than burst opens in all: a storm's lulls do not end it, and every end
+// costs a collection. percent <= 0 returns nil, which does nothing.
+func New(percent, burst int, window time.Duration) *Relaxer {
+	if percent <= 0 {
+		return nil
+	}
+	return &Relaxer{percent: percent, burst: max(burst, 1), window: window, quiet: 10 * window,
+		setGC: debug.SetGCPercent, freeOS: debug.FreeOSMemory}
+}
+
+// Opened counts one new stream. It is safe for concurrent use, and a nil
+// Relaxer does nothing.
+func (r *Relaxer) Opened() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	if now := time.Now(); !r.on && now.Sub(r.start) > r.window {
+		r.start, r.opens = now, 0
+	}
+	r.opens++
+	if r.on || r.opens < r.burst {
+		return
+	}
+	usual := r.setGC(r.percent)
+	if usual < 0 || usual >= r.percent {
+		r.setGC(usual) // collection is off, or already as rare: leave it
+		r.stopped = true
+		return
+	}
+	r.on, r.usual, r.opens = true, usual, 0
+	time.AfterFunc(r.quiet, r.check)
+}
+
+// check ends the burst once a quiet spell had fewer opens than a burst.
+func (r *Relaxer) check() {
+	r.mu.Lock()
+	if r.opens >= r.burst {
+		r.opens = 0
+		r.mu.Unlock()
+		time.AfterFunc(r.quiet, r.check)
+		return
+	}
+	r.on, r.opens, r.start = false, 0, time.Now()
+	r.setGC(r.usual)
+	r.mu.Unlock()
+	// The usual percent makes the next allocation collect; this collects at
+	// once and returns the burst's garbage to the OS instead of leaving it
+	// to the background scavenger.
+	r.freeOS()
+}
+
+// Relaxed says whether a burst is in progress.
+func (r *Relaxer) Relaxed() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.on
+}
