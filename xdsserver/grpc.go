@@ -3,6 +3,7 @@ package xdsserver
 import (
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -32,6 +33,8 @@ type GRPCConfig struct {
 	StormGCPercent int
 	StormBurst     int
 	StormWindow    time.Duration
+	// Logger logs the start and end of each burst; nil logs nothing.
+	Logger *zap.Logger
 }
 
 // ServerOptions returns the gRPC options for an xDS server. A Server must
@@ -69,7 +72,7 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 	if cfg.StormWindow <= 0 {
 		cfg.StormWindow = 100 * time.Millisecond
 	}
-	if r := stormgc.New(cfg.StormGCPercent, cfg.StormBurst, cfg.StormWindow); r != nil {
+	if r := stormgc.New(cfg.StormGCPercent, cfg.StormBurst, cfg.StormWindow, cfg.Logger); r != nil {
 		chain = append(chain, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 			r.Opened() // an admitted stream
 			return handler(srv, ss)

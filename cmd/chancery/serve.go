@@ -101,7 +101,7 @@ func serve(cfg *serveConfig) error {
 	}
 	grpcServer := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{
 		MaxConnectionAge: cfg.maxConnectionAge, StreamRate: cfg.streamRate, StreamBurst: cfg.streamBurst,
-		StormGCPercent: cfg.stormGCPercent,
+		StormGCPercent: cfg.stormGCPercent, Logger: log.Named("xds"),
 	})...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool

@@ -8,13 +8,16 @@
 // marking every stack and connection so far. They were about 40% of the
 // replica's CPU in such a storm. During a burst the percent is raised, so a
 // few collections do; when the burst is over the usual percent comes back,
-// and with it a collection and the memory the burst's garbage took.
+// and the next collection, whenever the heap reaches its usual goal, takes
+// the burst's garbage.
 package stormgc
 
 import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Relaxer raises the GC percent while streams open in a burst.
@@ -23,8 +26,7 @@ type Relaxer struct {
 	burst   int           // opens within one window that start a burst
 	window  time.Duration // how long a window is
 	quiet   time.Duration // a burst ends after this long with fewer opens than one window's
-	setGC   func(int) int // debug.SetGCPercent
-	freeOS  func()        // debug.FreeOSMemory
+	log     *zap.Logger
 
 	mu      sync.Mutex
 	start   time.Time // of the current window
@@ -37,13 +39,16 @@ type Relaxer struct {
 // New returns a Relaxer that sets the GC percent to percent once burst
 // streams open within a window, and back once ten windows pass with fewer
 // than burst opens in all: a storm's lulls do not end it, and every end
-// costs a collection. percent <= 0 returns nil, which does nothing.
-func New(percent, burst int, window time.Duration) *Relaxer {
+// may soon cost a collection. percent <= 0 returns nil, which does
+// nothing. Each burst is logged at its start and end.
+func New(percent, burst int, window time.Duration, log *zap.Logger) *Relaxer {
 	if percent <= 0 {
 		return nil
 	}
-	return &Relaxer{percent: percent, burst: max(burst, 1), window: window, quiet: 10 * window,
-		setGC: debug.SetGCPercent, freeOS: debug.FreeOSMemory}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Relaxer{percent: percent, burst: max(burst, 1), window: window, quiet: 10 * window, log: log}
 }
 
 // Opened counts one new stream. It is safe for concurrent use, and a nil
@@ -64,13 +69,15 @@ func (r *Relaxer) Opened() {
 	if r.on || r.opens < r.burst {
 		return
 	}
-	usual := r.setGC(r.percent)
+	usual := debug.SetGCPercent(r.percent)
 	if usual < 0 || usual >= r.percent {
-		r.setGC(usual) // collection is off, or already as rare: leave it
+		debug.SetGCPercent(usual) // collection is off, or already as rare: leave it
 		r.stopped = true
 		return
 	}
 	r.on, r.usual, r.opens = true, usual, 0
+	r.log.Info("streams arrive in a burst: collecting garbage less often until it ends",
+		zap.Int("gc-percent", r.percent), zap.Int("usual-gc-percent", usual))
 	time.AfterFunc(r.quiet, r.check)
 }
 
@@ -84,12 +91,9 @@ func (r *Relaxer) check() {
 		return
 	}
 	r.on, r.opens, r.start = false, 0, time.Now()
-	r.setGC(r.usual)
+	debug.SetGCPercent(r.usual)
 	r.mu.Unlock()
-	// The usual percent makes the next allocation collect; this collects at
-	// once and returns the burst's garbage to the OS instead of leaving it
-	// to the background scavenger.
-	r.freeOS()
+	r.log.Info("the burst of streams is over", zap.Int("gc-percent", r.usual))
 }
 
 // Relaxed says whether a burst is in progress.

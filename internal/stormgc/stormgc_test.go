@@ -4,6 +4,8 @@ import (
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest"
 )
 
 // gcPercent reads the GC percent.
@@ -26,7 +28,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestBurstRaisesThePercentUntilItEnds(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	const window = 50 * time.Millisecond // the burst ends after 500ms with fewer than 5 opens
-	r := New(400, 5, window)
+	r := New(400, 5, window, zaptest.NewLogger(t))
 	for range 4 {
 		r.Opened()
 	}
@@ -59,7 +61,7 @@ func TestBurstRaisesThePercentUntilItEnds(t *testing.T) {
 
 func TestPercentAlreadyHigherIsLeftAlone(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(800))
-	r := New(400, 2, time.Second)
+	r := New(400, 2, time.Second, zaptest.NewLogger(t))
 	for range 10 {
 		r.Opened()
 	}
@@ -67,7 +69,7 @@ func TestPercentAlreadyHigherIsLeftAlone(t *testing.T) {
 		t.Errorf("usual percent 800: relaxed %v, percent %d; want it left at 800", r.Relaxed(), gcPercent())
 	}
 	debug.SetGCPercent(-1) // collection off
-	r = New(400, 2, time.Second)
+	r = New(400, 2, time.Second, zaptest.NewLogger(t))
 	r.Opened()
 	r.Opened()
 	if gcPercent() != -1 {
@@ -76,7 +78,7 @@ func TestPercentAlreadyHigherIsLeftAlone(t *testing.T) {
 }
 
 func TestOffDoesNothing(t *testing.T) {
-	r := New(0, 1, time.Second)
+	r := New(0, 1, time.Second, nil)
 	if r != nil {
 		t.Fatal("New(0, ...) is not nil")
 	}
