@@ -1,17 +1,12 @@
 package xdsserver_test
 
 import (
-	"net"
 	"runtime/debug"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"context"
 
 	"github.com/chancery-xds/chancery/test/xdsclient"
 	"github.com/chancery-xds/chancery/xdsserver"
@@ -20,24 +15,10 @@ import (
 // Beyond the admission burst, new streams are refused with UNAVAILABLE, which
 // Envoy retries with backoff.
 func TestAdmissionRefusesStreamsBeyondTheRate(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := xdsserver.New(ctx, xdsserver.Config{Logger: zaptest.NewLogger(t)})
-	if err := srv.Publish(translate(t, 1, nil)); err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{StreamRate: 0.001, StreamBurst: 2})...)
-	srv.Register(g)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(l) }() // returns when stopped below
-	defer g.Stop()
-
+	_, addr := serveReplica(t, translate(t, 1, nil), xdsserver.GRPCConfig{StreamRate: 0.001, StreamBurst: 2})
 	var refused int
 	for i := range 4 {
-		c, err := xdsclient.Dial(l.Addr().String(), xdsclient.Options{NodeID: "n", Group: "edge"})
+		c, err := xdsclient.Dial(addr, xdsclient.Options{NodeID: "n", Group: "edge"})
 		if err == nil {
 			if _, open := <-c.Responses(); !open {
 				err = c.Err()
@@ -66,20 +47,8 @@ func TestStreamBurstRaisesGCPercent(t *testing.T) {
 		return p
 	}
 	serve := func(cfg xdsserver.GRPCConfig) string {
-		ctx, cancel := context.WithCancel(context.Background())
-		srv := xdsserver.New(ctx, xdsserver.Config{Logger: zaptest.NewLogger(t)})
-		if err := srv.Publish(translate(t, 1, nil)); err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer(xdsserver.ServerOptions(cfg)...)
-		srv.Register(g)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = g.Serve(l) }() // returns when stopped below
-		t.Cleanup(func() { g.Stop(); cancel() })
-		return l.Addr().String()
+		_, addr := serveReplica(t, translate(t, 1, nil), cfg)
+		return addr
 	}
 	open := func(addr string, n int) {
 		for range n {

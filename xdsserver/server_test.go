@@ -55,12 +55,18 @@ func translate(t *testing.T, rev int64, edits map[model.Ref]string) *translator.
 // startReplica publishes res on a new server listening on loopback.
 func startReplica(t *testing.T, res *translator.Resources) (*xdsserver.Server, string) {
 	t.Helper()
+	return serveReplica(t, res, xdsserver.GRPCConfig{})
+}
+
+// serveReplica is startReplica with the gRPC server's settings.
+func serveReplica(t *testing.T, res *translator.Resources, cfg xdsserver.GRPCConfig) (*xdsserver.Server, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := xdsserver.New(ctx, xdsserver.Config{Logger: zaptest.NewLogger(t)})
 	if err := srv.Publish(res); err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{})...)
+	g := grpc.NewServer(xdsserver.ServerOptions(cfg)...)
 	srv.Register(g)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
