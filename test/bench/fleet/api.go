@@ -45,10 +45,14 @@ func (f *fleet) api() http.Handler {
 	mux.HandleFunc("POST /xds", func(w http.ResponseWriter, r *http.Request) {
 		// New addresses apply from each client's next reconnect: the
 		// reconnect storm starts the fleet on one replica, then lets it
-		// fail over to the other.
+		// fail over to the other. Their connections are made now.
 		var addrs []string
 		if err := json.NewDecoder(r.Body).Decode(&addrs); err != nil || len(addrs) == 0 {
 			http.Error(w, "want a JSON list of addresses", http.StatusBadRequest)
+			return
+		}
+		if err := f.prepare(addrs); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		f.addrs.Store(&addrs)

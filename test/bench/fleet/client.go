@@ -120,11 +120,10 @@ func (c *client) session(ctx context.Context, addr string) error {
 	if c.f.cfg.mode == "etcd" {
 		return c.etcdSession(ctx)
 	}
-	conn, release, err := c.f.conn(addr, c.idx)
+	conn, err := c.f.conn(addr, c.idx)
 	if err != nil {
 		return err
 	}
-	defer release()
 	if c.f.cfg.mode == "sotw" {
 		return c.sotwSession(ctx, conn)
 	}
@@ -212,33 +211,45 @@ func (c *client) collect(ms []marker, atNs int64) {
 	}
 }
 
-// conn returns the connection a client's stream uses and what to do when
-// the stream ends: a client with a connection of its own, as a real Envoy
-// has, closes it; shared connections stay.
-func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, func(), error) {
-	if f.cfg.perConn <= 1 {
-		cc, err := dial(addr)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cc, func() { cc.Close() }, nil
-	}
+// conn returns the connection a client's stream uses, made the first time
+// it is asked for. A connection outlives the streams on it, as an Envoy's
+// xDS cluster does: when a replica dies the client's next stream goes to
+// another replica over a connection object it already has, and gRPC-Go
+// reconnects one that lost its transport. Clients share connections when
+// clients-per-conn is above one.
+func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, error) {
 	f.poolMu.Lock()
 	defer f.poolMu.Unlock()
 	conns := f.pool[addr]
-	i := idx / f.cfg.perConn
+	i := idx / max(f.cfg.perConn, 1)
 	for len(conns) <= i {
 		conns = append(conns, nil)
 	}
+	f.pool[addr] = conns
 	if conns[i] == nil {
 		cc, err := dial(addr)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		conns[i] = cc
 	}
-	f.pool[addr] = conns
-	return conns[i], func() {}, nil
+	return conns[i], nil
+}
+
+// prepare makes every client's connection to each address ahead of use. A
+// connection is lazy: it dials when its first stream starts. The driver adds
+// replica B this way before it kills A, so that the storm costs each
+// client a dial and a stream, not gRPC-Go's whole client setup, which a
+// real Envoy does not repeat either.
+func (f *fleet) prepare(addrs []string) error {
+	for _, addr := range addrs {
+		for _, c := range f.clients {
+			if _, err := f.conn(addr, c.idx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // framePool holds the buffers the fleet's connections read frames into.
