@@ -95,13 +95,3 @@ func (r *Relaxer) check() {
 	r.mu.Unlock()
 	r.log.Info("the burst of streams is over", zap.Int("gc-percent", r.usual))
 }
-
-// Relaxed says whether a burst is in progress.
-func (r *Relaxer) Relaxed() bool {
-	if r == nil {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.on
-}

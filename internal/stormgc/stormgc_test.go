@@ -8,6 +8,16 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
+// Relaxed says whether a burst is in progress.
+func (r *Relaxer) Relaxed() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.on
+}
+
 // gcPercent reads the GC percent.
 func gcPercent() int {
 	p := debug.SetGCPercent(100)
