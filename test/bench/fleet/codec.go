@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/chancery-xds/chancery/internal/bufpool"
 )
 
 // codec encodes delta requests and decodes delta responses by hand, and
@@ -37,12 +39,37 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
+	case *deltaResponse:
+		m.release()
+		m.buf = respPool.Get(data.Len())
+		data.CopyTo(*m.buf)
+		return decodeDeltaResponse(*m.buf, &m.DeltaDiscoveryResponse)
 	case *discoveryv3.DeltaDiscoveryResponse:
 		return decodeDeltaResponse(data.Materialize(), m)
 	case *discoveryv3.DiscoveryResponse:
 		return decodeSotwResponse(data.Materialize(), m)
 	}
 	return c.proto.Unmarshal(data, v)
+}
+
+// deltaResponse is a delta response received into a pooled buffer, which
+// its resources' values point into: a push of a hundred load assignments is
+// tens of kilobytes, and a new zeroed buffer for each, a thousand clients
+// several times a second, was a tenth of the fleet's CPU under churn.
+type deltaResponse struct {
+	discoveryv3.DeltaDiscoveryResponse
+	buf *[]byte
+}
+
+// respPool holds the buffers responses are received into.
+var respPool = &bufpool.Pool{}
+
+// release hands the buffer back; the response must not be read after it.
+func (m *deltaResponse) release() {
+	if m.buf != nil {
+		respPool.Put(m.buf)
+		m.buf = nil
+	}
 }
 
 // decodeSotwResponse is decodeDeltaResponse for a state-of-the-world

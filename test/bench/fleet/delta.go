@@ -63,14 +63,16 @@ func (c *client) deltaSession(ctx context.Context, conn *grpc.ClientConn) error 
 	c.f.streams.Add(1)
 	c.f.connected.Add(1)
 	defer c.f.connected.Add(-1)
+	var recv deltaResponse
+	defer recv.release()
 	for {
-		resp, err := st.Recv()
-		if err != nil {
+		if err := st.RecvMsg(&recv); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
+		resp := &recv.DeltaDiscoveryResponse
 		anys, err := c.applyDelta(st, resp)
 		if err != nil {
 			return err
@@ -79,6 +81,7 @@ func (c *client) deltaSession(ctx context.Context, conn *grpc.ClientConn) error 
 			return err
 		}
 		c.observe(resp.GetTypeUrl(), anys, nowNs())
+		recv.release() // nothing the client keeps points into it
 	}
 }
 

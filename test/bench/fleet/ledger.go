@@ -21,8 +21,11 @@ type ledger struct {
 	perKey [][]*writeRecord // key index -> writes, by ascending seq
 	posted []uint64         // key index -> highest seq reported
 
+	// pending holds, by key index, the deliveries seen before the driver
+	// reported their write; a report retries only its own keys' deliveries.
 	pendingMu sync.Mutex
-	pending   []pendingDelivery // seen before the driver reported the write
+	pending   [][]pendingDelivery
+	npending  int
 
 	// hists count every delivery since the last reset, in shards: a
 	// thousand clients recording into one histogram from two cores would
@@ -89,6 +92,7 @@ func (l *ledger) key(name string) int32 {
 // seq order, which the driver guarantees by writing each key from one
 // goroutine.
 func (l *ledger) post(ws []benchapi.Write) {
+	keys := make([]int32, 0, len(ws))
 	for _, w := range ws {
 		k := l.key(w.Key)
 		l.mu.Lock()
@@ -97,8 +101,9 @@ func (l *ledger) post(ws []benchapi.Write) {
 		l.perKey[k] = append(l.perKey[k], r)
 		l.posted[k] = max(l.posted[k], w.Seq)
 		l.mu.Unlock()
+		keys = append(keys, k)
 	}
-	l.retryPending()
+	l.retryPending(keys)
 }
 
 // deliver accounts for the deliveries of one response to one client
@@ -128,9 +133,14 @@ func (l *ledger) deliver(shard int, ds []delivery) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	for _, d := range late {
-		if !l.deliverLocked(d, hist) {
-			l.pending = append(l.pending, pendingDelivery{d, shard})
+		if l.deliverLocked(d, hist) {
+			continue
 		}
+		if int(d.key) >= len(l.pending) {
+			l.pending = append(l.pending, make([][]pendingDelivery, int(d.key)+1-len(l.pending))...)
+		}
+		l.pending[d.key] = append(l.pending[d.key], pendingDelivery{d, shard})
+		l.npending++
 	}
 }
 
@@ -157,25 +167,37 @@ func (l *ledger) deliverLocked(d delivery, hist *benchapi.Histogram) bool {
 	return true
 }
 
-func (l *ledger) retryPending() {
+// retryPending accounts for the kept deliveries of keys that were just
+// reported.
+func (l *ledger) retryPending(keys []int32) {
 	l.pendingMu.Lock()
 	defer l.pendingMu.Unlock()
+	if l.npending == 0 {
+		return
+	}
 	hists := l.hists.Load()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	still := l.pending[:0]
-	for _, d := range l.pending {
-		if !l.deliverLocked(d.delivery, hists[d.shard%histShards]) {
-			still = append(still, d)
+	for _, k := range keys {
+		if int(k) >= len(l.pending) {
+			continue
 		}
+		kept := l.pending[k]
+		still := kept[:0]
+		for _, d := range kept {
+			if !l.deliverLocked(d.delivery, hists[d.shard%histShards]) {
+				still = append(still, d)
+			}
+		}
+		l.npending -= len(kept) - len(still)
+		l.pending[k] = still
 	}
-	l.pending = still
 }
 
 func (l *ledger) pendingCount() int {
 	l.pendingMu.Lock()
 	defer l.pendingMu.Unlock()
-	return len(l.pending)
+	return l.npending
 }
 
 // result reports how far one raw write has reached: how many clients

@@ -68,3 +68,29 @@ func TestLedgerLagReadsEveryShard(t *testing.T) {
 		t.Fatalf("after a reset: %+v", q)
 	}
 }
+
+// A report retries only the kept deliveries of its own keys, and each key's
+// stay kept until their own write is reported.
+func TestLedgerReportResolvesOnlyItsKeys(t *testing.T) {
+	l := newLedger()
+	a, b := l.key("svc/ep-a"), l.key("svc/ep-b")
+	l.deliver(0, []delivery{{key: a, seen: 1, atNs: 3000}, {key: b, seen: 2, atNs: 4000}})
+	l.deliver(1, []delivery{{key: b, seen: 2, atNs: 6000}})
+	if n := l.pendingCount(); n != 3 {
+		t.Fatalf("pending: got %d, want 3", n)
+	}
+	l.post([]benchapi.Write{{Seq: 1, Key: "svc/ep-a", PutNs: 1000, Raw: true}})
+	if n := l.pendingCount(); n != 2 {
+		t.Fatalf("pending after ep-a's report: got %d, want ep-b's 2", n)
+	}
+	if r := l.result(1, true); r.Delivered != 1 || r.LatenciesNs[0] != 2000 {
+		t.Fatalf("seq 1: got %+v, want one delivery 2000 ns after the Put", r)
+	}
+	l.post([]benchapi.Write{{Seq: 2, Key: "svc/ep-b", PutNs: 1000, Raw: true}})
+	if n := l.pendingCount(); n != 0 {
+		t.Fatalf("pending after ep-b's report: got %d, want 0", n)
+	}
+	if r := l.result(2, false); r.Delivered != 2 {
+		t.Fatalf("seq 2: got %+v, want two deliveries", r)
+	}
+}
