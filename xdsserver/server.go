@@ -55,7 +55,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		ctx:      ctx,
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
-		live:     groups{all: map[string]*group{}},
+		live:     groups{all: map[string]*group{}, pending: map[*group]struct{}{}},
 		streams:  streamSet{all: map[int64]*stream{}},
 		groups:   map[string]*groupSnapshot{},
 		enc:      newEncoder(),
@@ -89,11 +89,17 @@ func (s *Server) Publish(res *translator.Resources) error {
 	sort.Strings(names)
 	s.enc.begin()
 	var failed []error
+	var changed []*group
 	for _, g := range names {
-		if err := s.publishGroup(g, res.Groups[g]); err != nil {
+		set, err := s.publishGroup(g, res.Groups[g])
+		if err != nil {
 			failed = append(failed, err)
 		}
+		if set != nil {
+			changed = append(changed, set)
+		}
 	}
+	s.live.wake(changed)
 	s.enc.prune()
 	s.revision = res.Revision
 	s.metrics.revision.Set(float64(res.Revision))
@@ -104,34 +110,41 @@ func (s *Server) Publish(res *translator.Resources) error {
 	return nil
 }
 
-func (s *Server) publishGroup(group string, g *translator.GroupResources) error {
+// publishGroup builds and stores a group's snapshot. It returns the live
+// group if the snapshot changed, for the caller to wake its streams.
+func (s *Server) publishGroup(group string, g *translator.GroupResources) (*group, error) {
 	next, err := buildSnapshot(s.enc, g, s.groups[group])
 	if err != nil {
 		s.metrics.publishErrors.WithLabelValues(group).Inc()
 		s.log.Error("snapshot not published: the group keeps its last good one",
 			zap.String("group", group), zap.Error(err))
-		return fmt.Errorf("group %q: %w", group, err)
+		return nil, fmt.Errorf("group %q: %w", group, err)
 	}
 	if prev := s.groups[group]; prev != nil && sameVersions(prev.versions, next.versions) {
-		return nil
+		return nil, nil
 	}
 	s.groups[group] = next
-	s.live.get(group).set(next)
+	live := s.live.get(group)
+	live.set(next)
 	s.metrics.publishes.WithLabelValues(group).Inc()
 	s.log.Debug("published", zap.String("group", group), zap.Any("versions", next.versions))
-	return nil
+	return live, nil
 }
 
 // ensureGroup gives a group that has Envoys but no snapshot an empty one, so
 // its Envoys finish initialising instead of waiting.
-func (s *Server) ensureGroup(group string) {
+func (s *Server) ensureGroup(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.groups[group] != nil || !s.published.Load() {
+	if s.groups[name] != nil || !s.published.Load() {
 		return
 	}
-	if err := s.publishGroup(group, nil); err != nil {
-		s.log.Error("empty snapshot for new group", zap.String("group", group), zap.Error(err))
+	set, err := s.publishGroup(name, nil)
+	if err != nil {
+		s.log.Error("empty snapshot for new group", zap.String("group", name), zap.Error(err))
+	}
+	if set != nil {
+		s.live.wake([]*group{set})
 	}
 }
 

@@ -104,8 +104,11 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	}
 	profiled := d.cfg.profile && n == slices.Max(d.scale.p1Clients) && kind == chancery
 	if profiled {
-		// What the writes allocate: go tool pprof -diff_base <before> <after>.
-		if err := d.saveProfile(s, "/debug/pprof/allocs", name+"-allocs-before-writes.pb.gz"); err != nil {
+		// What the writes allocate: go tool pprof -sample_index=alloc_space
+		// -diff_base <before> <after>. The heap profile, taken after a
+		// collection (gc=1, which the allocs profile ignores), holds every
+		// allocation up to it; without one the writes may not show at all.
+		if err := d.saveProfile(s, "/debug/pprof/heap?gc=1", name+"-allocs-before-writes.pb.gz"); err != nil {
 			return err
 		}
 	}
@@ -118,7 +121,7 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	stopProfile()
 	stopFleetProfile()
 	if profiled {
-		if err := d.saveProfile(s, "/debug/pprof/allocs", name+"-allocs-after-writes.pb.gz"); err != nil {
+		if err := d.saveProfile(s, "/debug/pprof/heap?gc=1", name+"-allocs-after-writes.pb.gz"); err != nil {
 			return err
 		}
 	}
