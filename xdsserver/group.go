@@ -71,11 +71,19 @@ func (g *group) appendStreams(out []*stream) []*stream {
 }
 
 // wake wakes the streams of groups that were just set. Up to a wave of
-// them are woken at once; more are left to a goroutine that wakes them a
-// wave at a time (wakeInWaves), so a publish does not wait for its pushes.
-// Groups set while it runs are woken once more after its current pass.
+// them are woken at once, whatever else is being woken; more are left to
+// a goroutine that wakes them a wave at a time (wakeInWaves), so a publish
+// does not wait for its pushes. Groups set while that goroutine runs are
+// woken once more after its current pass.
 func (gs *groups) wake(changed []*group) {
-	if len(changed) == 0 {
+	var streams []*stream
+	for _, g := range changed {
+		streams = g.appendStreams(streams)
+	}
+	if len(streams) <= waveSize(0) {
+		for _, s := range streams {
+			s.wake()
+		}
 		return
 	}
 	gs.wakeMu.Lock()
@@ -83,16 +91,6 @@ func (gs *groups) wake(changed []*group) {
 	if gs.waking {
 		for _, g := range changed {
 			gs.pending[g] = struct{}{}
-		}
-		return
-	}
-	var streams []*stream
-	for _, g := range changed {
-		streams = g.appendStreams(streams)
-	}
-	if len(streams) <= waveSize(len(streams)) {
-		for _, s := range streams {
-			s.wake()
 		}
 		return
 	}

@@ -61,11 +61,15 @@ func TestGroupsWakeEveryStreamInWaves(t *testing.T) {
 		t.Fatal("the waves did not end")
 	}
 
-	// Up to a wave is woken at once, before wake returns.
+	// Up to a wave is woken at once, before wake returns, even while waves
+	// run for others.
 	few := &stream{wakeCh: make(chan struct{}, 1)}
 	few.open.Store(1)
 	c := gs.get("c")
 	c.join(few)
+	gs.wakeMu.Lock()
+	gs.waking = true // as if waves were running
+	gs.wakeMu.Unlock()
 	gs.wake([]*group{c})
 	select {
 	case <-few.wakeCh:
