@@ -143,7 +143,8 @@ func (gs *groups) wakeInWaves(streams []*stream) {
 	}
 }
 
-// join adds a stream; a snapshot set after it returns wakes the stream.
+// join adds a stream; a snapshot set and woken (groups.wake) after it
+// returns wakes the stream.
 func (g *group) join(s *stream) {
 	g.mu.Lock()
 	g.streams[s] = struct{}{}
