@@ -41,7 +41,7 @@ type SotWOptions struct {
 	NodeID, Group string
 	// Conn, when set, carries the stream instead of a connection of the
 	// client's own, so that many clients can share one; Close leaves it open.
-	Conn *grpc.ClientConn
+	Conn grpc.ClientConnInterface
 	// Initial is what the client claims to hold already, type URL -> held,
 	// sent as version_info and resource names on the first requests, as
 	// Envoy does when it reconnects.
@@ -82,13 +82,12 @@ func DialSotW(addr string, opts SotWOptions) (*SotWClient, error) {
 	c := &SotWClient{opts: opts, done: make(chan struct{}), held: map[string]SotWHeld{}, nonces: map[string]string{}}
 	conn := opts.Conn
 	if conn == nil {
-		var err error
-		conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		own, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
 		}
-		c.conn = conn
+		c.conn, conn = own, own
 	}
 	if opts.OnResponse == nil {
 		c.responses = make(chan SotWResponse, 64)

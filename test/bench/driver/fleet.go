@@ -37,7 +37,7 @@ func (d *driver) startFleet(ctx context.Context, o fleetOptions) (*fleetProc, er
 	if o.mode == "etcd" {
 		args = append(args, "-etcd", d.etcd.endpoint, "-prefix", o.prefix)
 	} else {
-		args = append(args, "-xds", strings.Join(o.xds, ","))
+		args = append(args, "-xds", strings.Join(o.xds, ","), "-transport", d.cfg.fleetTransport)
 	}
 	p, line, err := d.procs.start(o.name, d.bin("bench-fleet"), args, true)
 	if err != nil {

@@ -31,6 +31,7 @@ type config struct {
 	out            string          // where the report goes
 	workDir        string
 	chanceryArgs   []string
+	fleetTransport string
 	profile        bool // save pprof profiles of the replicas under <work>/profiles
 	profileSeconds int
 	render         bool // only rewrite the report from benchmarks.json
@@ -78,6 +79,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.out, "out", "", "directory for benchmarks.md, benchmarks.json and bench/ (default <root>/docs)")
 	flag.StringVar(&c.workDir, "work", "", "directory for logs and data (default a new one under the system temp dir, kept)")
 	flag.StringVar(&extra, "chancery-args", "", "extra arguments for chancery serve, space-separated")
+	flag.StringVar(&c.fleetTransport, "fleet-transport", "h2", "the fleet's gRPC client: h2 (its own, lean as Envoy's) or grpc (gRPC-Go's)")
 	flag.BoolVar(&c.profile, "profile", false, "save CPU and heap profiles of the replicas under test in <work>/profiles")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 5, "length of each CPU profile")
 	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")

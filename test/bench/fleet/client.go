@@ -40,7 +40,7 @@ type fleet struct {
 	clients []*client
 
 	poolMu sync.Mutex
-	pool   map[string][]*grpc.ClientConn // address -> shared connections
+	pool   map[string][]xdsConn // address -> connections, shared with -clients-per-conn
 
 	responses, resources [4]atomic.Int64
 	resetAt              atomic.Int64
@@ -131,7 +131,7 @@ func (c *client) session(ctx context.Context, addr string) error {
 }
 
 // sotwSession runs one state-of-the-world stream until it ends.
-func (c *client) sotwSession(ctx context.Context, conn *grpc.ClientConn) error {
+func (c *client) sotwSession(ctx context.Context, conn grpc.ClientConnInterface) error {
 	sc, err := xdsclient.DialSotW("", xdsclient.SotWOptions{
 		NodeID: c.nodeID, Group: c.group, Conn: conn, Initial: c.sotwHeld,
 		DependentNames: c.f.decoder.dependentNames,
@@ -211,13 +211,20 @@ func (c *client) collect(ms []marker, atNs int64) {
 	}
 }
 
+// xdsConn is a client's connection to one replica: gRPC-Go's, or the
+// fleet's own (h2.go).
+type xdsConn interface {
+	grpc.ClientConnInterface
+	Close() error
+}
+
 // conn returns the connection a client's stream uses, made the first time
 // it is asked for. A connection outlives the streams on it, as an Envoy's
 // xDS cluster does: when a replica dies the client's next stream goes to
-// another replica over a connection object it already has, and gRPC-Go
-// reconnects one that lost its transport. Clients share connections when
-// clients-per-conn is above one.
-func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, error) {
+// another replica over a connection object it already has, which dials
+// again. Clients share connections when clients-per-conn is above one
+// (gRPC-Go's transport only).
+func (f *fleet) conn(addr string, idx int) (xdsConn, error) {
 	f.poolMu.Lock()
 	defer f.poolMu.Unlock()
 	conns := f.pool[addr]
@@ -227,11 +234,15 @@ func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, error) {
 	}
 	f.pool[addr] = conns
 	if conns[i] == nil {
-		cc, err := dial(addr)
-		if err != nil {
-			return nil, err
+		if f.cfg.transport == "h2" {
+			conns[i] = newH2Conn(addr)
+		} else {
+			cc, err := dial(addr)
+			if err != nil {
+				return nil, err
+			}
+			conns[i] = cc
 		}
-		conns[i] = cc
 	}
 	return conns[i], nil
 }
@@ -239,8 +250,8 @@ func (f *fleet) conn(addr string, idx int) (*grpc.ClientConn, error) {
 // prepare makes every client's connection to each address ahead of use. A
 // connection is lazy: it dials when its first stream starts. The driver adds
 // replica B this way before it kills A, so that the storm costs each
-// client a dial and a stream, not gRPC-Go's whole client setup, which a
-// real Envoy does not repeat either.
+// client a dial and a stream, not a whole client's setup (gRPC-Go's is
+// costly), which a real Envoy does not repeat either.
 func (f *fleet) prepare(addrs []string) error {
 	for _, addr := range addrs {
 		for _, c := range f.clients {
@@ -252,11 +263,11 @@ func (f *fleet) prepare(addrs []string) error {
 	return nil
 }
 
-// framePool holds the buffers the fleet's connections read frames into.
+// framePool holds the buffers gRPC-Go's connections read frames into.
 var framePool = &bufpool.Pool{}
 
-// dial opens a lazy connection that encodes delta requests by hand
-// (codec.go); small buffers keep ten thousand of them
+// dial opens a lazy gRPC-Go connection (-transport grpc) that encodes delta
+// requests by hand (codec.go); small buffers keep ten thousand of them
 // cheap, and passthrough skips a DNS resolver per connection. Fixed
 // flow-control windows, as Envoy's HTTP/2 client has: gRPC-Go's bandwidth
 // estimation would answer every response with a PING that Envoy never sends.
@@ -267,5 +278,5 @@ func dial(addr string) (*grpc.ClientConn, error) {
 		experimental.WithBufferPool(framePool),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.ForceCodecV2(newCodec())),
 		grpc.WithReadBufferSize(16<<10), grpc.WithWriteBufferSize(16<<10), grpc.WithSharedWriteBuffer(true),
-		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
+		grpc.WithInitialWindowSize(h2Window), grpc.WithInitialConnWindowSize(h2Window))
 }

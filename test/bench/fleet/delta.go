@@ -39,7 +39,7 @@ func isNamed(typeURL string) bool {
 // nothing. (test/xdsclient's delta client subscribes to everything by
 // wildcard and queues every response; ten thousand of those would cost the
 // fleet more than the server under test.)
-func (c *client) deltaSession(ctx context.Context, conn *grpc.ClientConn) error {
+func (c *client) deltaSession(ctx context.Context, conn grpc.ClientConnInterface) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(sctx)

@@ -35,11 +35,12 @@ type testServer struct {
 	snap  *model.Snapshot
 	addr  string
 	n     int
+	stop  func() // stops the server; once, or at cleanup
 }
 
-func startTestServer(t *testing.T) *testServer {
+func startTestServer(t *testing.T, spec workload.Spec) *testServer {
 	t.Helper()
-	spec := workload.Spec{Services: 3, EndpointsPer: 2, Groups: workload.Groups(1)}
+	spec.Groups = workload.Groups(1)
 	s := &testServer{t: t, cache: cachev3.NewSnapshotCache(true, byGroup{}, nil), snap: workload.Snapshot(1, workload.Objects(spec))}
 	s.publish()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,13 +53,14 @@ func startTestServer(t *testing.T) *testServer {
 	s.addr = lis.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	t.Cleanup(func() {
+	s.stop = sync.OnceFunc(func() {
+		g.Stop() // closes every connection first, as a killed server would
 		cancel()
-		g.Stop()
 		if err := <-served; err != nil {
 			t.Errorf("test server: %v", err)
 		}
 	})
+	t.Cleanup(s.stop)
 	return s
 }
 
@@ -91,14 +93,14 @@ func asResources[T types.Resource](in []T) []types.Resource {
 	return out
 }
 
-// TestFleetRecognisesChangesByContent runs a small fleet in each mode
-// against the stock server and checks that one endpoint write reaches
-// every client, recognised from the endpoint's metadata.
+// TestFleetRecognisesChangesByContent runs a small fleet in each mode, on
+// each transport, against the stock server and checks that one endpoint
+// write reaches every client, recognised from the endpoint's metadata.
 func TestFleetRecognisesChangesByContent(t *testing.T) {
-	for _, mode := range []string{"delta", "sotw"} {
-		t.Run(mode, func(t *testing.T) {
-			srv := startTestServer(t)
-			cfg := config{mode: mode, clients: 3, addrs: []string{srv.addr}, groups: workload.Groups(1), nodePrefix: "n",
+	for _, tc := range []struct{ mode, transport string }{{"delta", "h2"}, {"sotw", "h2"}, {"delta", "grpc"}, {"sotw", "grpc"}} {
+		t.Run(tc.mode+"/"+tc.transport, func(t *testing.T) {
+			srv := startTestServer(t, workload.Spec{Services: 3, EndpointsPer: 2})
+			cfg := config{mode: tc.mode, transport: tc.transport, clients: 3, addrs: []string{srv.addr}, groups: workload.Groups(1), nodePrefix: "n",
 				perConn: 1, backoff: 10 * time.Millisecond, backoffMax: 100 * time.Millisecond, connectRate: 1000}
 			f := newFleet(cfg)
 			ctx, cancel := context.WithCancel(context.Background())

@@ -24,14 +24,13 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/chancery-xds/chancery/test/bench/workload"
 )
 
 // config is what the fleet is told on its command line.
 type config struct {
 	mode          string
+	transport     string
 	clients       int
 	addrs         []string
 	groups        []string
@@ -52,6 +51,7 @@ func parseFlags(args []string) (config, error) {
 	var addrs, etcd string
 	var groups int
 	fs.StringVar(&c.mode, "mode", "delta", "delta, sotw, or etcd (bare etcd watchers: the floor)")
+	fs.StringVar(&c.transport, "transport", "h2", "h2 (the fleet's own gRPC client, as lean as Envoy's) or grpc (gRPC-Go's client)")
 	fs.IntVar(&c.clients, "clients", 1, "how many clients")
 	fs.StringVar(&addrs, "xds", "", "comma-separated xDS addresses; a client starts on the first and moves to the next after each failure")
 	fs.IntVar(&groups, "groups", 10, "node groups; client i is in group-(i mod groups)")
@@ -73,6 +73,10 @@ func parseFlags(args []string) (config, error) {
 	switch {
 	case c.mode != "delta" && c.mode != "sotw" && c.mode != "etcd":
 		return c, fmt.Errorf("-mode %q: want delta, sotw or etcd", c.mode)
+	case c.transport != "h2" && c.transport != "grpc":
+		return c, fmt.Errorf("-transport %q: want h2 or grpc", c.transport)
+	case c.transport == "h2" && c.perConn > 1:
+		return c, errors.New("-clients-per-conn above 1 needs -transport grpc")
 	case c.mode == "etcd" && len(c.etcdEndpoints) == 0:
 		return c, errors.New("-mode etcd needs -etcd")
 	case c.mode != "etcd" && len(c.addrs) == 0:
@@ -149,7 +153,7 @@ func run(cfg config) error {
 
 func newFleet(cfg config) *fleet {
 	l := newLedger()
-	f := &fleet{cfg: cfg, ledger: l, decoder: newDecoder(l), pool: map[string][]*grpc.ClientConn{}}
+	f := &fleet{cfg: cfg, ledger: l, decoder: newDecoder(l), pool: map[string][]xdsConn{}}
 	f.resetAt.Store(nowNs())
 	f.addrs.Store(&cfg.addrs)
 	for i := range cfg.clients {
