@@ -134,6 +134,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	d.report.Machine = machine(cfg.root)
+	d.report.FleetTransport = cfg.fleetTransport
 	d.report.Command = "make bench"
 	if cfg.scale != "small" {
 		d.report.Command = "BENCH_SCALE=" + cfg.scale + " make bench"

@@ -60,6 +60,14 @@ func (d *driver) markdown(notes string) string {
 	p("# Chancery benchmarks")
 	p("")
 	p("Written by `%s` (scale **%s**) on %s; reproduce with `make bench` (small, under ten minutes) or `BENCH_SCALE=full make bench`. Raw figures, one entry per metric and scale with its unit: [benchmarks.json](benchmarks.json). The harness is `test/bench` (driver, fleet, baseline, rebuild).", r.Command, r.Scale, r.Generated)
+	switch r.FleetTransport {
+	case "h2":
+		p("")
+		p("The simulated Envoys speak gRPC through the fleet's own HTTP/2 client (`test/bench/fleet/h2.go`; `-fleet-transport grpc` runs them on gRPC-Go's client, as every report before 2026-11-26 did).")
+	case "grpc":
+		p("")
+		p("The simulated Envoys run on gRPC-Go's client (`-fleet-transport grpc`).")
+	}
 	p("")
 	m := r.Machine
 	p("**Machine:** %s, %d cores, %.1f GiB, Linux %s, %s, commit `%s`, %s, Envoy `%s`. Load average before/after: %s / %s. Every process of a run (etcd, replicas, the fleet, Envoy) shares these cores, as on a developer's machine.", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.Commit, m.Etcd, m.Envoy, m.LoadBefore, m.LoadAfter)

@@ -31,6 +31,9 @@ type Report struct {
 	Seconds   map[string]float64 `json:"phase_seconds"`
 	// Commits is the commit each phase ran at: they differ after -merge.
 	Commits map[string]string `json:"phase_commits,omitempty"`
+	// FleetTransport is the simulated Envoys' gRPC client: h2 (the
+	// fleet's own) or grpc (gRPC-Go's).
+	FleetTransport string `json:"fleet_transport,omitempty"`
 	Metrics []Metric          `json:"metrics"`
 	// Series are distributions for the plots: name -> latency (ms) at each
 	// percentile 0, 1, ..., 100.
