@@ -33,8 +33,8 @@ type Report struct {
 	Commits map[string]string `json:"phase_commits,omitempty"`
 	// FleetTransport is the simulated Envoys' gRPC client: h2 (the
 	// fleet's own) or grpc (gRPC-Go's).
-	FleetTransport string `json:"fleet_transport,omitempty"`
-	Metrics []Metric          `json:"metrics"`
+	FleetTransport string   `json:"fleet_transport,omitempty"`
+	Metrics        []Metric `json:"metrics"`
 	// Series are distributions for the plots: name -> latency (ms) at each
 	// percentile 0, 1, ..., 100.
 	Series map[string][]float64 `json:"series"`
