@@ -391,7 +391,7 @@ func (c *h2conn) handleFrame(s *h2stream) error {
 	length := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
 	typ, flags := h[3], h[4]
 	sid := binary.BigEndian.Uint32(h[5:]) & (1<<31 - 1)
-	if length > 1<<24-1 || (typ != frameData && length > 1<<20) {
+	if typ != frameData && length > 1<<20 {
 		return fmt.Errorf("frame of %d bytes", length)
 	}
 	if c.block != nil && typ != frameContinuation {
@@ -485,6 +485,9 @@ func (c *h2conn) readData(s *h2stream, sid uint32, flags byte, length int) error
 	frameLen := length
 	pad := 0
 	if flags&flagPadded != 0 {
+		if length < 1 {
+			return errors.New("bad DATA padding")
+		}
 		b, err := c.br.ReadByte()
 		if err != nil {
 			return err
@@ -547,7 +550,7 @@ func (s *h2stream) readMessages(r io.Reader, n int) error {
 			if size > 1<<30 {
 				return fmt.Errorf("message of %d bytes", size)
 			}
-			s.msg, s.msgN, s.hdrN = respPool.Get(int(size)), 0, 0
+			s.msg, s.msgN, s.hdrN = respPool.Get(int(size)), 0, 0 // an empty one is whole below
 		}
 		buf := *s.msg
 		k := min(n, len(buf)-s.msgN)
