@@ -86,3 +86,35 @@ func testAssembledResponses(t *testing.T) {
 		}
 	}
 }
+
+// countingPool counts the buffers handed back.
+type countingPool struct {
+	mem.BufferPool
+	put int
+}
+
+func (p *countingPool) Put(b *[]byte) { p.put++; p.BufferPool.Put(b) }
+
+// A push of an endpoint change is a few hundred bytes; its buffer still
+// goes back to the response pool once gRPC has written it, as gRPC frees
+// the message it was handed.
+func TestSmallResponsesGoBackToThePool(t *testing.T) {
+	defer func(p mem.BufferPool) { responsePool = p }(responsePool)
+	pool := &countingPool{BufferPool: responsePool}
+	responsePool = pool
+	body := bytes.Repeat([]byte{0x0a}, 300)
+	r := &resource{name: "web", hash: "0123456789abcdef", body: body}
+	r.sotwHead, r.deltaHead = resourceEntries(typeURLs[endpointsIdx], r.name, r.hash, body)
+	m := deltaResponse("v1", typeURLs[endpointsIdx], "1-v1", []*resource{r}, nil)
+	bs, err := newCodec().Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bs.Len(); n > 1<<10 {
+		t.Fatalf("response of %d bytes: the test wants one below gRPC's pooling threshold", n)
+	}
+	bs.Free()
+	if pool.put != 1 {
+		t.Fatalf("%d buffers back in the pool after gRPC freed the response, want 1", pool.put)
+	}
+}
