@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/xdsserver"
 )
 
 // manyEndpoints gives web n endpoints and a route table that differs with
@@ -68,10 +69,11 @@ func TestStalledClientHoldsUpNoPublish(t *testing.T) {
 		}
 	}
 
+	waitAnswered(t, srv, "stalled", 4) // a quiet stream: push serves it itself
+
 	healthy := openDelta(t, addr)
 	healthy.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web"}})
 	r := healthy.recv()
-	time.Sleep(100 * time.Millisecond) // let the stalled client's answers land
 
 	for i, n := range []int{8000, 8001, 8002} { // about 400 KiB of endpoints each
 		published := make(chan error, 1)
@@ -89,5 +91,29 @@ func TestStalledClientHoldsUpNoPublish(t *testing.T) {
 		if got := len(r.GetResources()); got != 1 {
 			t.Fatalf("publish %d: %d load assignments, want 1", i+1, got)
 		}
+	}
+}
+
+// waitAnswered waits until node has answered the last response of each of
+// its types, types of them in all.
+func waitAnswered(t *testing.T, srv *xdsserver.Server, node string, types int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, p := range srv.Proxies() {
+			answered := 0
+			for _, ts := range p.Types {
+				if ts.Sent != "" && ts.Acked == ts.Sent {
+					answered++
+				}
+			}
+			if p.NodeID == node && answered == types {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has not answered its %d types within 5s", node, types)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -326,7 +326,7 @@ func (s *h2stream) RecvMsg(m any) error {
 	case *discoveryv3.DiscoveryResponse:
 		return decodeSotwResponse(*buf, m)
 	}
-	return codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(*buf)}, m)
+	return newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(*buf)}, m)
 }
 
 // HTTP/2 frame types, flags and settings the fleet uses (RFC 9113).
