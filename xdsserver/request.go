@@ -21,8 +21,10 @@ import (
 // map through reflection, which made decoding the largest single cost of a
 // reconnect storm.
 //
-// Here the request's bytes are copied once, and resource names and initial
-// versions are strings that point into that copy, which nothing modifies.
+// Here a request that carries names or initial versions has its bytes
+// copied once, and those are strings that point into that copy, which
+// nothing modifies; a request without any (an ACK) is decoded from gRPC's
+// buffer without a copy (requestBytes).
 // They live as long as the request unless something keeps them: a
 // subscription interns the names it keeps (intern), and the initial
 // versions are dropped after the stream's first response. Every other
@@ -37,7 +39,8 @@ var (
 		"response_nonce", "error_detail", "resource_locators")
 )
 
-// decodeDeltaRequest decodes b, which the caller hands over, into m.
+// decodeDeltaRequest decodes b into m; the names and versions decoded
+// point into b.
 func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 	m.Reset()
 	f := deltaReqFields
@@ -77,7 +80,7 @@ func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 	})
 }
 
-// decodeSotwRequest decodes b, which the caller hands over, into m.
+// decodeSotwRequest decodes b into m; the names decoded point into b.
 func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
 	m.Reset()
 	f := sotwReqFields

@@ -2,12 +2,14 @@ package xdsserver
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -154,6 +156,50 @@ func BenchmarkDecodeReconnectRequest(b *testing.B) {
 		var m discoveryv3.DeltaDiscoveryRequest
 		if err := decodeDeltaRequest(append([]byte(nil), wire...), &m); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// gRPC reuses a request's buffer once the codec returns, and the server
+// decodes every request of a stream into the same message: what was
+// decoded must not change when the buffer does, and nothing of an earlier
+// request may remain.
+func TestCodecDecodesRequestsFromBuffersItMayNotKeep(t *testing.T) {
+	requests := []proto.Message{
+		&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: "edge"}, TypeUrl: typeURLs[endpointsIdx],
+			ResourceNamesSubscribe: []string{"web", "api"}, InitialResourceVersions: map[string]string{"web": "v1"}},
+		&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURLs[endpointsIdx], ResponseNonce: "v2/7"}, // an ACK
+		&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURLs[endpointsIdx], ResponseNonce: "v3/8",
+			ErrorDetail: &rpcstatus.Status{Code: 3, Message: "bad endpoint"}},
+		&discoveryv3.DeltaDiscoveryRequest{ResourceNamesUnsubscribe: []string{"api"}},
+		&discoveryv3.DiscoveryRequest{VersionInfo: "v1", Node: &corev3.Node{Id: "envoy-2"}, TypeUrl: typeURLs[clustersIdx]},
+		&discoveryv3.DiscoveryRequest{VersionInfo: "v2", TypeUrl: typeURLs[endpointsIdx], ResourceNames: []string{"web"}, ResponseNonce: "v2/3"},
+		&discoveryv3.DiscoveryRequest{VersionInfo: "v2", TypeUrl: typeURLs[endpointsIdx], ResponseNonce: "v2/4"},
+	}
+	c := newCodec()
+	delta, sotw := &discoveryv3.DeltaDiscoveryRequest{}, &discoveryv3.DiscoveryRequest{}
+	for i, want := range requests {
+		b := mustMarshal(t, want)
+		for _, pieces := range []int{1, 2} {
+			data := mem.BufferSlice{mem.SliceBuffer(b)}
+			if pieces == 2 {
+				data = mem.BufferSlice{mem.SliceBuffer(b[:len(b)/2]), mem.SliceBuffer(b[len(b)/2:])}
+			}
+			var got proto.Message = delta
+			if _, ok := want.(*discoveryv3.DiscoveryRequest); ok {
+				got = sotw
+			}
+			if err := c.Unmarshal(data, got); err != nil {
+				t.Fatalf("request %d in %d pieces: %v", i, pieces, err)
+			}
+			saved := slices.Clone(b)
+			for j := range b {
+				b[j] = 'x' // gRPC reuses the buffer
+			}
+			if !proto.Equal(got, want) {
+				t.Errorf("request %d in %d pieces: decoded %v, want %v", i, pieces, got, want)
+			}
+			copy(b, saved)
 		}
 	}
 }

@@ -125,18 +125,23 @@ func (st *stream) behind(typ typeIdx) bool {
 }
 
 // serve runs a stream until the client ends it, it fails, or the server
-// stops. recv is the stream's Recv and handle deals with one request.
+// stops. recv receives the next request into the one it is given, and
+// handle deals with one request.
 //
 // Requests are handled on the goroutine that receives them, and wakes that
 // push could not serve on the handler's; mu makes them take turns. An ACK
 // thus costs no hand-over between goroutines, nor does most of a publish:
 // at a thousand Envoys per change, each is a thousand fewer goroutine
 // switches.
-func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func() (*Req, error), handle func(*Req) error) error {
+func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) error, handle func(*Req) error) error {
 	failed := make(chan error, 1)
 	go func() {
+		// One request, decoded into again for each message: the decoders
+		// reset it, and handle keeps none of it but what decoding made new
+		// (node, error detail, names and versions, each its own).
+		req := new(Req)
 		for {
-			req, err := recv()
+			err := recv(req)
 			if err == nil {
 				st.mu.Lock()
 				if st.closed {
@@ -499,14 +504,14 @@ func (s *Server) serveDelta(ss grpc.BidiStreamingServer[discoveryv3.DeltaDiscove
 	st := s.open(true, fixedType)
 	defer s.close(st)
 	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
-	return serve(ss.Context(), s.ctx, st, ss.Recv, st.onDelta)
+	return serve(ss.Context(), s.ctx, st, func(m *discoveryv3.DeltaDiscoveryRequest) error { return ss.RecvMsg(m) }, st.onDelta)
 }
 
 func (s *Server) serveSotw(ss grpc.BidiStreamingServer[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse], fixedType string) error {
 	st := s.open(false, fixedType)
 	defer s.close(st)
 	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
-	return serve(ss.Context(), s.ctx, st, ss.Recv, st.onSotw)
+	return serve(ss.Context(), s.ctx, st, func(m *discoveryv3.DiscoveryRequest) error { return ss.RecvMsg(m) }, st.onSotw)
 }
 
 func modeName(delta bool) string {

@@ -167,11 +167,27 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
 	case *discoveryv3.DeltaDiscoveryRequest:
-		return decodeDeltaRequest(data.Materialize(), m) // a copy of its own: the request's strings point into it
+		f := deltaReqFields
+		return decodeDeltaRequest(requestBytes(data, [3]protowire.Number{f[2], f[3], f[4]}), m)
 	case *discoveryv3.DiscoveryRequest:
-		return decodeSotwRequest(data.Materialize(), m)
+		return decodeSotwRequest(requestBytes(data, [3]protowire.Number{sotwReqFields[2]}), m)
 	}
 	return c.proto.Unmarshal(data, v)
 }
 
 func (c codec) Name() string { return c.proto.Name() }
+
+// requestBytes returns a request's bytes for decoding. The decoded names
+// and versions (fields nums) point into them, so a request with any gets a
+// copy of its own; gRPC reuses its buffers once Unmarshal returns. Other
+// requests, an ACK among them, keep nothing of their bytes and are decoded
+// where they lie when they came in one piece.
+func requestBytes(data mem.BufferSlice, nums [3]protowire.Number) []byte {
+	if len(data) == 1 {
+		b := data[0].ReadOnlyData()
+		if n := countFields(b, nums); n == [3]int{} {
+			return b
+		}
+	}
+	return data.Materialize()
+}
