@@ -37,6 +37,7 @@ type fleet struct {
 	addrs   atomic.Pointer[[]string] // xDS addresses; the driver may add one (POST /xds)
 	ledger  *ledger
 	decoder *decoder
+	names   names // resource names, numbered for the clients' versions
 	clients []*client
 
 	poolMu sync.Mutex
@@ -64,7 +65,7 @@ type client struct {
 	syncedNs int64      // when every type had arrived; MaxInt64 before
 
 	// delta: what to claim on reconnect and what to subscribe to
-	held map[string]map[string]string   // type URL -> name -> version
+	held [4]versions                    // by typeIndex: version by name number (f.names)
 	deps map[string]map[string][]string // clusters/listeners: name -> names it needs
 	subs map[string][]string            // endpoints/routes: subscribed names, sorted
 	// state of the world: what to claim on reconnect
@@ -77,7 +78,6 @@ func (f *fleet) newClient(i int) *client {
 		nodeID:   f.cfg.nodePrefix + "-" + strconv.Itoa(i),
 		group:    f.cfg.groups[i%len(f.cfg.groups)],
 		syncedNs: math.MaxInt64,
-		held:     map[string]map[string]string{},
 		deps:     map[string]map[string][]string{},
 		subs:     map[string][]string{},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -48,7 +49,7 @@ func (c *client) deltaSession(ctx context.Context, conn grpc.ClientConnInterface
 	}
 	node := &corev3.Node{Id: c.nodeID, Cluster: c.group}
 	for _, typ := range xdsclient.Types {
-		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, InitialResourceVersions: c.held[typ]}
+		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, InitialResourceVersions: c.heldOf(typ).claim(&c.f.names)}
 		if isNamed(typ) {
 			if len(c.subs[typ]) == 0 {
 				continue // subscribed once clusters or listeners name something
@@ -89,10 +90,9 @@ func (c *client) deltaSession(ctx context.Context, conn grpc.ClientConnInterface
 // newly needs before ACKing it.
 func (c *client) applyDelta(st discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, resp *discoveryv3.DeltaDiscoveryResponse) ([]*anypb.Any, error) {
 	typ := resp.GetTypeUrl()
-	held := c.held[typ]
+	held := c.heldOf(typ)
 	if held == nil {
-		held = map[string]string{}
-		c.held[typ] = held
+		return nil, fmt.Errorf("a response of type %q, which the client did not ask for", typ)
 	}
 	dep := dependentType(typ)
 	deps := c.deps[typ]
@@ -102,7 +102,7 @@ func (c *client) applyDelta(st discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	}
 	anys := make([]*anypb.Any, 0, len(resp.GetResources()))
 	for _, r := range resp.GetResources() {
-		held[r.GetName()] = r.GetVersion()
+		held.set(&c.f.names, r.GetName(), r.GetVersion())
 		anys = append(anys, r.GetResource())
 		if dep != "" {
 			d := c.f.decoder.decode(typ, r.GetResource())
@@ -113,13 +113,22 @@ func (c *client) applyDelta(st discoveryv3.AggregatedDiscoveryService_DeltaAggre
 		}
 	}
 	for _, n := range resp.GetRemovedResources() {
-		delete(held, n)
+		held.drop(&c.f.names, n)
 		delete(deps, n)
 	}
 	if dep == "" {
 		return anys, nil
 	}
 	return anys, c.resubscribe(st, dep, deps)
+}
+
+// heldOf returns what the client holds of a type; nil for a type it does
+// not subscribe to.
+func (c *client) heldOf(typeURL string) *versions {
+	if ti, ok := typeIndex[typeURL]; ok {
+		return &c.held[ti]
+	}
+	return nil
 }
 
 // resubscribe sends the names of typ that were added or dropped.
@@ -141,7 +150,7 @@ func (c *client) resubscribe(st discoveryv3.AggregatedDiscoveryService_DeltaAggr
 	for _, n := range have {
 		if !set[n] {
 			drop = append(drop, n)
-			delete(c.held[typ], n)
+			c.heldOf(typ).drop(&c.f.names, n)
 		}
 	}
 	if len(add) == 0 && len(drop) == 0 {
