@@ -34,8 +34,9 @@ type config struct {
 	fleetTransport string
 	profile        bool // save pprof profiles of the replicas under <work>/profiles
 	profileSeconds int
-	render         bool // only rewrite the report from benchmarks.json
-	merge          bool // keep the phases of the earlier report that this run does not run
+	render         bool            // only rewrite the report from benchmarks.json
+	merge          bool            // keep the phases of the earlier report that this run does not run
+	p1Runs         map[string]bool // P1 runs to make, as server/mode/clients; empty means all
 }
 
 // driver runs one benchmark run.
@@ -68,7 +69,7 @@ func main() {
 
 func parseFlags() (config, error) {
 	var c config
-	var only, extra string
+	var only, extra, p1Runs string
 	scale := os.Getenv("BENCH_SCALE")
 	if scale == "" {
 		scale = "small"
@@ -82,6 +83,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.fleetTransport, "fleet-transport", "h2", "the fleet's gRPC client: h2 (its own, lean as Envoy's) or grpc (gRPC-Go's)")
 	flag.BoolVar(&c.profile, "profile", false, "save CPU and heap profiles of the replicas under test in <work>/profiles")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 5, "length of each CPU profile")
+	flag.StringVar(&p1Runs, "p1-runs", "", "comma-separated P1 runs to make, as server/mode/clients (chancery/delta/10000); default all of the scale's")
 	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")
 	flag.BoolVar(&c.render, "render", false, "run nothing: rewrite benchmarks.md and the plots from benchmarks.json (after editing docs/bench/notes.md)")
 	flag.Parse()
@@ -92,6 +94,12 @@ func parseFlags() (config, error) {
 	for _, p := range strings.Split(only, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.only[strings.ToLower(p)] = true
+		}
+	}
+	c.p1Runs = map[string]bool{}
+	for _, r := range strings.Split(p1Runs, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			c.p1Runs[r] = true
 		}
 	}
 	c.chanceryArgs = strings.Fields(extra)

@@ -49,6 +49,9 @@ func (d *driver) p1(ctx context.Context) error {
 	for _, kind := range []string{chancery, baseline} {
 		for _, mode := range []string{"delta", "sotw"} {
 			for _, n := range d.scale.p1Clients {
+				if len(d.cfg.p1Runs) > 0 && !d.cfg.p1Runs[fmt.Sprintf("%s/%s/%d", kind, mode, n)] {
+					continue
+				}
 				if err := d.p1Run(ctx, prefix, kind, mode, n); err != nil {
 					d.report.errorf("P1 %s %s clients=%d: %v", kind, mode, n, err)
 					if ctx.Err() != nil {
@@ -112,12 +115,21 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 			return err
 		}
 	}
+	allocBefore, gcBefore, gcErr := s.allocAndGCs()
 	stopProfile := d.profileCPU(s, name+"-writes", profiled)
 	stopFleetProfile := d.profileCPU(f, name+"-fleet-writes", profiled)
 	serverCPU, fleetCPU := startSampler(s.p.pid(), time.Second), startSampler(f.p.pid(), time.Second)
 	lats, lasts, werr := d.sequentialWrites(ctx, f, d.writer(prefix), d.scale.p1Writes, n)
 	_, _, scpu := serverCPU.finish()
 	_, _, fcpu := fleetCPU.finish()
+	allocAfter, gcAfter, err := s.allocAndGCs()
+	if gcErr == nil && err == nil && len(lasts) > 0 {
+		d.report.add(Metric{Phase: "P1", Name: "server_alloc_per_client_change", Server: kind, Mode: mode, Scale: scale,
+			Value: round((allocAfter-allocBefore)/float64(n)/float64(len(lasts)), 0), Unit: "bytes",
+			Note: "what the replica allocated over the writes / (clients x writes): the garbage it must collect"})
+		d.report.add(Metric{Phase: "P1", Name: "server_gcs_during_writes", Server: kind, Mode: mode, Scale: scale,
+			Value: gcAfter - gcBefore, Unit: "collections", Note: fmt.Sprintf("over %d writes", len(lasts))})
+	}
 	stopProfile()
 	stopFleetProfile()
 	if profiled {
@@ -135,6 +147,12 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 		Note: "the simulated fleet's own CPU per change: what it takes from the replica on shared cores"})
 	q := benchapi.Exact(lats)
 	d.report.quantileMetrics("P1", "propagation", kind, mode, scale, q)
+	fmt.Printf("bench: P1 %s %s %s: p50 %.1f ms, p99 %.1f ms, CPU per change %.1f ms (replica), %.1f ms (fleet), %.0f collections; last client of each write (ms):",
+		kind, mode, scale, ms(q.P50), ms(q.P99), perChange(scpu), perChange(fcpu), gcAfter-gcBefore)
+	for _, l := range lasts {
+		fmt.Printf(" %.0f", ms(l))
+	}
+	fmt.Println()
 	lq := benchapi.Exact(lasts)
 	d.report.add(Metric{Phase: "P1", Name: "last_client_p50", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.P50), Unit: "ms",
 		Note: "time until the last client holds a change, median over the writes"})

@@ -101,6 +101,16 @@ func (s *server) metric(name string) (float64, error) {
 	return 0, fmt.Errorf("%s: no metric %s", s.name, name)
 }
 
+// allocAndGCs reads how many bytes the server has allocated and how many
+// collections it has made since it started.
+func (s *server) allocAndGCs() (alloc, gcs float64, err error) {
+	if alloc, err = s.metric("go_memstats_alloc_bytes_total"); err != nil {
+		return 0, 0, err
+	}
+	gcs, err = s.metric("go_gc_duration_seconds_count")
+	return alloc, gcs, err
+}
+
 // memory is a replica's memory at rest.
 type memory struct {
 	RSS        int64 // bytes, VmRSS
