@@ -136,10 +136,12 @@ func (st *stream) behind(typ typeIdx) bool {
 func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) error, handle func(*Req) error) error {
 	failed := make(chan error, 1)
 	go func() {
-		// One request, decoded into again for each message: the decoders
-		// reset it, and handle keeps none of it but what decoding made new
-		// (node, error detail, names and versions, each its own).
+		// One request, decoded into again for each message: handle keeps
+		// none of it but what decoding made new (node, error detail, names
+		// and versions, each its own), and it is reset after each, so an
+		// idle stream holds nothing of its last request.
 		req := new(Req)
+		reset, _ := any(req).(interface{ Reset() })
 		for {
 			err := recv(req)
 			if err == nil {
@@ -150,6 +152,9 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 				}
 				err = handle(req)
 				st.mu.Unlock()
+			}
+			if reset != nil {
+				reset.Reset()
 			}
 			if err != nil {
 				failed <- err
