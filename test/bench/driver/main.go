@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,7 @@ type config struct {
 	render         bool            // only rewrite the report from benchmarks.json
 	merge          bool            // keep the phases of the earlier report that this run does not run
 	p1Runs         map[string]bool // P1 runs to make, as server/mode/clients; empty means all
+	p5Rates        []int           // P5 write rates; empty means the scale's
 }
 
 // driver runs one benchmark run.
@@ -69,7 +71,7 @@ func main() {
 
 func parseFlags() (config, error) {
 	var c config
-	var only, extra, p1Runs string
+	var only, extra, p1Runs, p5Rates string
 	scale := os.Getenv("BENCH_SCALE")
 	if scale == "" {
 		scale = "small"
@@ -84,6 +86,7 @@ func parseFlags() (config, error) {
 	flag.BoolVar(&c.profile, "profile", false, "save CPU and heap profiles of the replicas under test in <work>/profiles")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 5, "length of each CPU profile")
 	flag.StringVar(&p1Runs, "p1-runs", "", "comma-separated P1 runs to make, as server/mode/clients (chancery/delta/10000); default all of the scale's")
+	flag.StringVar(&p5Rates, "p5-rates", "", "comma-separated P5 write rates per second; default the scale's")
 	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")
 	flag.BoolVar(&c.render, "render", false, "run nothing: rewrite benchmarks.md and the plots from benchmarks.json (after editing docs/bench/notes.md)")
 	flag.Parse()
@@ -100,6 +103,15 @@ func parseFlags() (config, error) {
 	for _, r := range strings.Split(p1Runs, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			c.p1Runs[r] = true
+		}
+	}
+	for _, r := range strings.Split(p5Rates, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			n, err := strconv.Atoi(r)
+			if err != nil || n <= 0 {
+				return c, fmt.Errorf("-p5-rates: %q is not a rate", r)
+			}
+			c.p5Rates = append(c.p5Rates, n)
 		}
 	}
 	c.chanceryArgs = strings.Fields(extra)
