@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -26,11 +27,16 @@ type codec struct{ proto encoding.CodecV2 }
 func newCodec() codec { return codec{proto: encoding.GetCodecV2("proto")} }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	req, ok := v.(*discoveryv3.DeltaDiscoveryRequest)
-	if !ok {
+	var b []byte
+	var err error
+	switch req := v.(type) {
+	case *discoveryv3.DeltaDiscoveryRequest:
+		b, err = appendDeltaRequest(make([]byte, 0, deltaRequestSize(req)), req)
+	case *claimRequest:
+		b, err = appendClaimRequest(make([]byte, 0, deltaRequestSize(req.DeltaDiscoveryRequest)+16*len(*req.held)), req)
+	default:
 		return c.proto.Marshal(v)
 	}
-	b, err := appendDeltaRequest(make([]byte, 0, deltaRequestSize(req)), req)
 	if err != nil {
 		return nil, err
 	}
@@ -241,15 +247,35 @@ func appendDeltaRequest(b []byte, req *discoveryv3.DeltaDiscoveryRequest) ([]byt
 		b = protowire.AppendString(b, n)
 	}
 	for k, v := range req.InitialResourceVersions {
-		entry := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) + protowire.SizeTag(2) + protowire.SizeBytes(len(v))
-		b = protowire.AppendTag(b, 5, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(entry))
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendString(b, k)
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendString(b, v)
+		b = appendVersion(b, k, v)
 	}
 	return appendString(b, 6, req.ResponseNonce), nil
+}
+
+// appendClaimRequest encodes a claimRequest: the request, then one
+// initial_resource_versions entry per name held (fields may come in any
+// order).
+func appendClaimRequest(b []byte, req *claimRequest) ([]byte, error) {
+	if len(req.InitialResourceVersions) > 0 {
+		return nil, fmt.Errorf("a claim request carries its versions in held, not in InitialResourceVersions")
+	}
+	b, err := appendDeltaRequest(b, req.DeltaDiscoveryRequest)
+	if err != nil {
+		return nil, err
+	}
+	req.held.each(req.names, func(name, version string) { b = appendVersion(b, name, version) })
+	return b, nil
+}
+
+// appendVersion encodes one initial_resource_versions entry.
+func appendVersion(b []byte, name, version string) []byte {
+	entry := protowire.SizeTag(1) + protowire.SizeBytes(len(name)) + protowire.SizeTag(2) + protowire.SizeBytes(len(version))
+	b = protowire.AppendTag(b, 5, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(entry))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, name)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendString(b, version)
 }
 
 // deltaRequestSize is about what appendDeltaRequest writes, so that a

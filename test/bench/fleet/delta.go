@@ -49,7 +49,7 @@ func (c *client) deltaSession(ctx context.Context, conn grpc.ClientConnInterface
 	}
 	node := &corev3.Node{Id: c.nodeID, Cluster: c.group}
 	for _, typ := range xdsclient.Types {
-		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, InitialResourceVersions: c.heldOf(typ).claim(&c.f.names)}
+		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ}
 		if isNamed(typ) {
 			if len(c.subs[typ]) == 0 {
 				continue // subscribed once clusters or listeners name something
@@ -57,7 +57,7 @@ func (c *client) deltaSession(ctx context.Context, conn grpc.ClientConnInterface
 			req.ResourceNamesSubscribe = c.subs[typ]
 		}
 		req.Node, node = node, nil // the node goes on the first message only
-		if err := st.Send(req); err != nil {
+		if err := st.SendMsg(&claimRequest{req, c.heldOf(typ), &c.f.names}); err != nil {
 			return recvErr(st, err)
 		}
 	}

@@ -223,6 +223,8 @@ func (s *h2stream) SendMsg(m any) error {
 	switch m := m.(type) {
 	case *discoveryv3.DeltaDiscoveryRequest:
 		b, err = appendDeltaRequest(b, m)
+	case *claimRequest:
+		b, err = appendClaimRequest(b, m)
 	case proto.Message:
 		b, err = proto.MarshalOptions{}.MarshalAppend(b, m)
 	default:

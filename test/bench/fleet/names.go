@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
 
 // names numbers resource names for the whole fleet. Every client holds
@@ -13,7 +16,7 @@ import (
 type names struct {
 	ids  sync.Map // name -> int32
 	mu   sync.Mutex
-	list []string // number -> name; guarded by mu
+	list atomic.Pointer[[]string] // number -> name; appended under mu, never changed
 }
 
 // id returns name's number, giving it one the first time.
@@ -27,10 +30,20 @@ func (n *names) id(name string) int32 {
 		return id.(int32)
 	}
 	name = strings.Clone(name) // names are often cut from a response's buffer
-	id := int32(len(n.list))
-	n.list = append(n.list, name)
+	list := n.all()
+	id := int32(len(list))
+	list = append(list, name)
+	n.list.Store(&list)
 	n.ids.Store(name, id)
 	return id
+}
+
+// all returns every name, by number.
+func (n *names) all() []string {
+	if l := n.list.Load(); l != nil {
+		return *l
+	}
+	return nil
 }
 
 // versions is what a client holds of one type: version by name number,
@@ -54,18 +67,25 @@ func (v *versions) drop(n *names, name string) {
 	}
 }
 
-// claim is what a delta client tells a server it holds on reconnect.
-func (v *versions) claim(n *names) map[string]string {
+// each calls fn with every name held and its version.
+func (v *versions) each(n *names, fn func(name, version string)) {
 	if v == nil {
-		return nil
+		return
 	}
-	m := map[string]string{}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	list := n.all()
 	for id, version := range *v {
 		if version != "" {
-			m[n.list[id]] = version
+			fn(list[id], version)
 		}
 	}
-	return m
+}
+
+// claimRequest is a delta request that claims what the client holds of
+// its type (initial_resource_versions) straight from its versions: five
+// thousand clients failing over at once would otherwise each build a map
+// of hundreds of entries per type only to encode it.
+type claimRequest struct {
+	*discoveryv3.DeltaDiscoveryRequest // InitialResourceVersions unset
+	held                               *versions
+	names                              *names
 }
