@@ -104,6 +104,19 @@ func (p ProxyState) abbreviated(served map[string]map[string]string) ProxyState 
 	return p
 }
 
+// servedMoves reports whether p, as written, says "served" for a type
+// whose served version moves from before to after: the record would then
+// say something else than when it was written.
+func (p *ProxyState) servedMoves(before, after map[string]map[string]string) bool {
+	for i := range p.Types {
+		t := &p.Types[i]
+		if t.Name != "" && t.Acked == ServedVersion && before[p.Group][t.Name] != after[p.Group][t.Name] {
+			return true
+		}
+	}
+	return false
+}
+
 // rejected reports whether the Envoy's last answer for some type was a
 // rejection.
 func (p *ProxyState) rejected() bool {
