@@ -35,12 +35,12 @@ import (
 // is never left so when the registration moves on without it: a flush that
 // writes the registration writes before it every record that says "served"
 // for a version that moves, unless the Envoy is at the new one. A record
-// with the versions themselves stays true, and waits. New Envoys, Envoys gone and rejections are written at
-// once. A record that keeps changing is written after maxHeld intervals,
-// at most overdueBudget of them per interval, those held longest first:
-// under constant churn every Envoy's record moves at every interval, and
-// at ten thousand Envoys writing them all every maxHeld intervals was
-// thousands of etcd writes a second.
+// with the versions themselves stays true, and waits. New Envoys, Envoys
+// gone and rejections are written at once. A record that keeps changing is
+// written after maxHeld intervals, at most overdueBudget of them per
+// interval, those held longest first: under constant churn every Envoy's
+// record moves at every interval, and at ten thousand Envoys writing them
+// all every maxHeld intervals was thousands of etcd writes a second.
 type publisher struct {
 	r       *Replica
 	lease   clientv3.LeaseID
