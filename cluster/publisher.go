@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -64,6 +65,9 @@ type publisher struct {
 	// overdueBudget is how many records held maxHeld intervals or more
 	// are written per interval (overdueWrites; tests set less).
 	overdueBudget int
+
+	regWrites, proxyWrites prometheus.Counter
+	overdue                prometheus.Gauge
 }
 
 // heldRecord is the registration's changed record, held back while it
@@ -96,7 +100,13 @@ const maxHeld = 4
 const overdueWrites = 500
 
 func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
-	return &publisher{r: r, lease: lease, proxies: map[string]*proxyEntry{}, overdueBudget: overdueWrites}
+	m := r.metrics
+	if m == nil {
+		m = newMetrics(nil)
+	}
+	return &publisher{r: r, lease: lease, proxies: map[string]*proxyEntry{}, overdueBudget: overdueWrites,
+		regWrites: m.statusWrites.WithLabelValues("registration"), proxyWrites: m.statusWrites.WithLabelValues("proxy"),
+		overdue: m.statusOverdue}
 }
 
 // Run publishes until ctx ends (nil) or the lease is gone.
@@ -153,6 +163,7 @@ func (p *publisher) publish(ctx context.Context) error {
 			return fmt.Errorf("write %d status keys: %w", n, err)
 		}
 		p.applied(changes[:n])
+		p.count(changes[:n])
 		changes = changes[n:]
 	}
 	p.generation, p.current = generation, p.r.cfg.ProxyGeneration != nil
@@ -192,6 +203,7 @@ func (p *publisher) changes() ([]change, uint64, error) {
 		// rest costs one comparison per interval, not one per proxy, and
 		// what was held back has held still.
 		p.scratch, p.spare = nil, nil
+		p.overdue.Set(0) // what was held has held still, and is written
 		if p.anyHeld {
 			for node, e := range p.proxies {
 				if e.held != nil {
@@ -253,9 +265,21 @@ func (p *publisher) changes() ([]change, uint64, error) {
 	return out, generation, nil
 }
 
+// count adds committed changes to the metrics.
+func (p *publisher) count(done []change) {
+	for _, c := range done {
+		if c.node == "" {
+			p.regWrites.Inc()
+		} else {
+			p.proxyWrites.Inc()
+		}
+	}
+}
+
 // writeOverdue appends to out the overdue records that the budget allows,
 // those held longest first; the rest stay held, and go first next time.
 func (p *publisher) writeOverdue(out []change, overdue []*proxyEntry) []change {
+	p.overdue.Set(float64(max(len(overdue)-p.overdueBudget, 0)))
 	if len(overdue) > p.overdueBudget {
 		slices.SortFunc(overdue, func(a, b *proxyEntry) int {
 			if a.scans != b.scans {

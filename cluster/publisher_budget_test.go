@@ -6,7 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/etcdtest"
 )
 
 // lookRig drives a publisher's looks by hand over a list of Envoys that
@@ -76,6 +81,13 @@ func TestOverdueRecordsAreWrittenWithinTheBudget(t *testing.T) {
 		nodes, _ := g.look()
 		if len(nodes) > 2 {
 			t.Fatalf("interval %d wrote %d records %v, want at most the budget, 2", interval, len(nodes), nodes)
+		}
+		// All five fall due at interval 4: three wait; at 5 those three
+		// are due again, and one waits.
+		if want, ok := map[int]float64{maxHeld: 3, maxHeld + 1: 1}[interval]; ok {
+			if got := value(g.p.overdue); got != want {
+				t.Errorf("interval %d: the overdue gauge shows %v, want %v left waiting", interval, got, want)
+			}
 		}
 		for _, n := range nodes {
 			writes[n] = append(writes[n], interval)
@@ -150,4 +162,55 @@ func TestRegistrationRewritesOnlyRecordsItWouldFalsify(t *testing.T) {
 	if nodes, _ := g.look(); !slices.Equal(nodes, []string{"envoy-2"}) {
 		t.Errorf("the next interval wrote %v, want envoy-2, whose change held still", nodes)
 	}
+}
+
+// What a publish commits is counted: the registration once, and each
+// proxy record written or deleted.
+func TestPublishCountsStatusWrites(t *testing.T) {
+	_, cli := etcdtest.Start(t)
+	g := &lookRig{t: t, served: "e1"}
+	for i := range 3 {
+		g.list = append(g.list, stateOf(Proxy{NodeID: fmt.Sprintf("envoy-%d", i), Group: "g", Delta: true,
+			Connected: time.Unix(1000, int64(i)).UTC(), Types: map[string]TypeRecord{"endpoints": {Acked: "e1"}}}))
+	}
+	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"), Client: cli,
+		Proxies:         func(dst []ProxyState) []ProxyState { return append(dst, g.list...) },
+		Versions:        func() map[string]map[string]string { return map[string]map[string]string{"g": {"endpoints": g.served}} },
+		Revision:        func() int64 { return 1 },
+		ProxyGeneration: func() uint64 { return g.generation },
+	}}
+	p := newPublisher(r, 0)
+	if err := p.publish(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	g.list = g.list[:2] // envoy-2 leaves
+	g.generation++
+	if err := p.publish(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(p.regWrites); got != 1 {
+		t.Errorf("%v registration writes counted, want 1", got)
+	}
+	if got := value(p.proxyWrites); got != 4 {
+		t.Errorf("%v proxy writes counted, want 4 (three records, then one deleted)", got)
+	}
+	resp, err := cli.Get(t.Context(), "/t/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Count != 3 {
+		t.Errorf("%d status keys in etcd, want the registration and two records", resp.Count)
+	}
+}
+
+// value reads a gauge or a counter.
+func value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
 }
