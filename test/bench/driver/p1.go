@@ -116,6 +116,8 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 		}
 	}
 	allocBefore, gcBefore, gcErr := s.allocAndGCs()
+	const statusWrites = `chancery_status_writes_total{kind="proxy"}`
+	statusBefore, statusErr := s.metric(statusWrites) // Chancery's only
 	stopProfile := d.profileCPU(s, name+"-writes", profiled)
 	stopFleetProfile := d.profileCPU(f, name+"-fleet-writes", profiled)
 	serverCPU, fleetCPU := startSampler(s.p.pid(), time.Second), startSampler(f.p.pid(), time.Second)
@@ -129,6 +131,11 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 			Note: "what the replica allocated over the writes / (clients x writes): the garbage it must collect"})
 		d.report.add(Metric{Phase: "P1", Name: "server_gcs_during_writes", Server: kind, Mode: mode, Scale: scale,
 			Value: gcAfter - gcBefore, Unit: "collections", Note: fmt.Sprintf("over %d writes", len(lasts))})
+	}
+	if statusAfter, err := s.metric(statusWrites); statusErr == nil && err == nil && len(lasts) > 0 {
+		d.report.add(Metric{Phase: "P1", Name: "status_writes_per_change", Server: kind, Mode: mode, Scale: scale,
+			Value: round((statusAfter-statusBefore)/float64(len(lasts)), 1), Unit: "etcd keys",
+			Note: "proxy status records the replica wrote over the writes / writes"})
 	}
 	stopProfile()
 	stopFleetProfile()
