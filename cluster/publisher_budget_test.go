@@ -25,19 +25,26 @@ type lookRig struct {
 }
 
 func newLookRig(t *testing.T, n int) *lookRig {
+	g := newRig(t, n, nil)
+	g.look() // every Envoy written, at "served"
+	return g
+}
+
+// newRig makes the rig's Envoys and publisher, writing with cli (nil for
+// rigs that only look).
+func newRig(t *testing.T, n int, cli *clientv3.Client) *lookRig {
 	g := &lookRig{t: t, served: "e1"}
 	for i := range n {
 		g.list = append(g.list, stateOf(Proxy{NodeID: fmt.Sprintf("envoy-%d", i), Group: "g", Delta: true,
 			Connected: time.Unix(1000, int64(i)).UTC(), Types: map[string]TypeRecord{"endpoints": {Acked: "e1"}}}))
 	}
-	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"),
+	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"), Client: cli,
 		Proxies:         func(dst []ProxyState) []ProxyState { return append(dst, g.list...) },
 		Versions:        func() map[string]map[string]string { return map[string]map[string]string{"g": {"endpoints": g.served}} },
 		Revision:        func() int64 { return 1 },
 		ProxyGeneration: func() uint64 { return g.generation },
 	}}
 	g.p = newPublisher(r, 0)
-	g.look() // every Envoy written, at "served"
 	return g
 }
 
@@ -168,18 +175,8 @@ func TestRegistrationRewritesOnlyRecordsItWouldFalsify(t *testing.T) {
 // proxy record written or deleted.
 func TestPublishCountsStatusWrites(t *testing.T) {
 	_, cli := etcdtest.Start(t)
-	g := &lookRig{t: t, served: "e1"}
-	for i := range 3 {
-		g.list = append(g.list, stateOf(Proxy{NodeID: fmt.Sprintf("envoy-%d", i), Group: "g", Delta: true,
-			Connected: time.Unix(1000, int64(i)).UTC(), Types: map[string]TypeRecord{"endpoints": {Acked: "e1"}}}))
-	}
-	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"), Client: cli,
-		Proxies:         func(dst []ProxyState) []ProxyState { return append(dst, g.list...) },
-		Versions:        func() map[string]map[string]string { return map[string]map[string]string{"g": {"endpoints": g.served}} },
-		Revision:        func() int64 { return 1 },
-		ProxyGeneration: func() uint64 { return g.generation },
-	}}
-	p := newPublisher(r, 0)
+	g := newRig(t, 3, cli)
+	p := g.p
 	if err := p.publish(t.Context()); err != nil {
 		t.Fatal(err)
 	}
