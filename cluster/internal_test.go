@@ -145,7 +145,7 @@ func TestPublisherHoldsMovingRecords(t *testing.T) {
 	p := newPublisher(r, 0)
 	look := func() []string { // one interval: the proxies written, sorted, then "reg@<version>"
 		t.Helper()
-		changes, gen, err := p.changes()
+		changes, gen, err := p.changes(false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestPublisherMergedNodeIsStable(t *testing.T) {
 	look := func() map[string]string { // node -> record written, "" for a delete
 		t.Helper()
 		generation++ // as if a status changed: the proxies are read
-		changes, gen, err := p.changes()
+		changes, gen, err := p.changes(false)
 		if err != nil {
 			t.Fatal(err)
 		}

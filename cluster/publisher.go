@@ -26,13 +26,20 @@ import (
 // Envoy every interval, so the look has to be cheap: about 0.2 µs per Envoy
 // (BenchmarkPublisherLookDuringPushes).
 //
-// A changed record is written once it has held still for a whole interval:
-// the registration as well as each proxy's. A push in flight (sent, not yet
-// ACKed; not yet sent) lasts milliseconds to a few hundred; writing it
-// would cost two writes per Envoy per push, one for the Envoy behind and
-// one for it back at the served version. Held one interval, the new served
-// versions are published when most Envoys already hold them, and "served"
-// in their records stays true. An Envoy published as at the served version
+// A changed record is written once it has held still for a whole interval,
+// or at the first quiet moment, whichever comes first: the registration as
+// well as each proxy's. A push in flight (sent, not yet ACKed; not yet
+// sent) lasts milliseconds to a few hundred; writing it would cost two
+// writes per Envoy per push, one for the Envoy behind and one for it back
+// at the served version. Held, the new served versions are published when
+// most Envoys already hold them, and "served" in their records stays true.
+// A quiet moment is quietWindow in which neither the served revision nor
+// any Envoy's status moved, watched for only while something is held: the
+// push has ended, every Envoy that answers has, and what is held is
+// written at once. Changes a few hundred milliseconds apart then write
+// the registration between pushes, and no proxy record, where the interval
+// would fall in a push every time and the registration go out, after
+// maxHeld intervals, with every Envoy that push had not reached. An Envoy published as at the served version
 // is never left so when the registration moves on without it: a flush that
 // writes the registration writes before it every record that says "served"
 // for a version that moves, unless the Envoy is at the new one. A record
@@ -65,6 +72,9 @@ type publisher struct {
 	// overdueBudget is how many records held maxHeld intervals or more
 	// are written per interval (overdueWrites; tests set less).
 	overdueBudget int
+	// quietWindow is how long nothing must move for what is held to be
+	// written before the interval ends (defaultQuietWindow).
+	quietWindow time.Duration
 
 	regWrites, proxyWrites prometheus.Counter
 	overdue                prometheus.Gauge
@@ -99,12 +109,19 @@ const maxHeld = 4
 // rather than 5,000.
 const overdueWrites = 500
 
+// defaultQuietWindow is how long the served revision and every Envoy's
+// status must hold still, while something is held back, for the publisher
+// to take it as settled and write it at once: the end of a push, or a
+// change at rest. Short enough to fall between changes a few hundred
+// milliseconds apart; a fleet under constant churn is never that still.
+const defaultQuietWindow = 10 * time.Millisecond
+
 func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
 	m := r.metrics
 	if m == nil {
 		m = newMetrics(nil)
 	}
-	return &publisher{r: r, lease: lease, proxies: map[string]*proxyEntry{}, overdueBudget: overdueWrites,
+	return &publisher{r: r, lease: lease, proxies: map[string]*proxyEntry{}, overdueBudget: overdueWrites, quietWindow: defaultQuietWindow,
 		regWrites: m.statusWrites.WithLabelValues("registration"), proxyWrites: m.statusWrites.WithLabelValues("proxy"),
 		overdue: m.statusOverdue}
 }
@@ -113,8 +130,14 @@ func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
 func (p *publisher) Run(ctx context.Context) error {
 	tick := time.NewTicker(p.r.cfg.PublishInterval)
 	defer tick.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	quiet := false
+	var last stillness
 	for {
-		if err := p.publish(ctx); err != nil {
+		err := p.publish(ctx, quiet)
+		if err != nil {
 			switch {
 			case ctx.Err() != nil:
 				return nil
@@ -124,12 +147,50 @@ func (p *publisher) Run(ctx context.Context) error {
 				p.r.log.Warn("publishing replica and proxy status failed, retrying", zap.Error(err))
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+		// A failed write is retried at the next interval, not at the
+		// next quiet moment.
+		if err == nil && p.holding() {
+			last = p.sample()
+			settle.Reset(p.quietWindow)
+		}
+		quiet = false
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				settle.Stop()
+				break wait
+			case <-settle.C:
+				now := p.sample()
+				if now == last {
+					quiet = true
+					break wait
+				}
+				last = now
+				settle.Reset(p.quietWindow)
+			}
 		}
 	}
+}
+
+// stillness is what changes while the replica serves a change or its
+// Envoys take it: the snapshot's revision and the status generation.
+type stillness struct {
+	revision   int64
+	generation uint64
+}
+
+func (p *publisher) sample() stillness {
+	return stillness{revision: p.r.cfg.Revision(), generation: p.r.cfg.ProxyGeneration()}
+}
+
+// holding reports whether a publish held something back that a quiet
+// moment may write: only then does Run watch for one. Without a status
+// generation there is no telling a quiet fleet from a busy one.
+func (p *publisher) holding() bool {
+	return p.r.cfg.ProxyGeneration != nil && (p.heldReg.value != nil || p.anyHeld)
 }
 
 // change is one key to write (value != nil) or delete.
@@ -141,8 +202,8 @@ type change struct {
 	versions map[string]map[string]string // the registration's
 }
 
-func (p *publisher) publish(ctx context.Context) error {
-	changes, generation, err := p.changes()
+func (p *publisher) publish(ctx context.Context, quiet bool) error {
+	changes, generation, err := p.changes(quiet)
 	if err != nil {
 		return err
 	}
@@ -172,8 +233,9 @@ func (p *publisher) publish(ctx context.Context) error {
 
 // changes compares what the replica would publish now with what it wrote,
 // and returns the proxy generation it read. The registration, if it is to
-// be written, comes last.
-func (p *publisher) changes() ([]change, uint64, error) {
+// be written, comes last. quiet says nothing has moved for a quiet window:
+// what changed has settled, and is written without being held.
+func (p *publisher) changes(quiet bool) ([]change, uint64, error) {
 	ks := p.r.cfg.Keyspace
 	var out []change
 	// Read before the proxies: a change during the scan shows next time.
@@ -189,7 +251,7 @@ func (p *publisher) changes() ([]change, uint64, error) {
 	var reg *change // the registration, when it is written now
 	served, before := p.served, p.served
 	if !bytes.Equal(rec, p.replica) {
-		if p.replica == nil || bytes.Equal(rec, p.heldReg.value) || p.heldReg.scans+1 >= maxHeld {
+		if p.replica == nil || quiet || bytes.Equal(rec, p.heldReg.value) || p.heldReg.scans+1 >= maxHeld {
 			reg = &change{key: ks.ReplicaKey(p.r.cfg.ID), value: rec, versions: record.Versions}
 			served = record.Versions
 		} else {
@@ -235,7 +297,7 @@ func (p *publisher) changes() ([]change, uint64, error) {
 			continue
 		}
 		stillHeld := e.held != nil && rec == *e.held
-		if written && !rec.rejected() && !stillHeld && !(reg != nil && e.written.servedMoves(before, served)) {
+		if written && !quiet && !rec.rejected() && !stillHeld && !(reg != nil && e.written.servedMoves(before, served)) {
 			if e.held == nil {
 				e.held = p.spareState()
 			}

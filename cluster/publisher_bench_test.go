@@ -30,7 +30,7 @@ func BenchmarkPublisherLookDuringPushes(b *testing.B) {
 	}}
 	p := newPublisher(r, 0)
 	look := func(want int) {
-		changes, gen, err := p.changes()
+		changes, gen, err := p.changes(false)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 // hold one type, endpoints.
 type lookRig struct {
 	t          *testing.T
+	mu         sync.Mutex // for a rig whose publisher runs
 	list       []ProxyState
 	served     string
 	generation uint64
@@ -39,10 +41,23 @@ func newRig(t *testing.T, n int, cli *clientv3.Client) *lookRig {
 			Connected: time.Unix(1000, int64(i)).UTC(), Types: map[string]TypeRecord{"endpoints": {Acked: "e1"}}}))
 	}
 	r := &Replica{cfg: Config{ID: "a", Keyspace: storage.NewKeyspace("/t"), Client: cli,
-		Proxies:         func(dst []ProxyState) []ProxyState { return append(dst, g.list...) },
-		Versions:        func() map[string]map[string]string { return map[string]map[string]string{"g": {"endpoints": g.served}} },
-		Revision:        func() int64 { return 1 },
-		ProxyGeneration: func() uint64 { return g.generation },
+		Proxies: func(dst []ProxyState) []ProxyState {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return append(dst, g.list...)
+		},
+		Versions: func() map[string]map[string]string {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return map[string]map[string]string{"g": {"endpoints": g.served}}
+		},
+		Revision: func() int64 { return 1 },
+		ProxyGeneration: func() uint64 {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return g.generation
+		},
+		PublishInterval: time.Hour,
 	}}
 	g.p = newPublisher(r, 0)
 	return g
@@ -50,15 +65,30 @@ func newRig(t *testing.T, n int, cli *clientv3.Client) *lookRig {
 
 // set gives Envoy i the endpoints it was sent and has acked.
 func (g *lookRig) set(i int, sent, acked string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.list[i].Types[0].TypeRecord = TypeRecord{Sent: sent, Acked: acked}
 	g.generation++
+}
+
+// serve makes the replica serve version v.
+func (g *lookRig) serve(v string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.served = v
 }
 
 // look runs one interval and returns the nodes it wrote, and whether it
 // wrote the registration.
 func (g *lookRig) look() (nodes []string, reg bool) {
 	g.t.Helper()
-	changes, gen, err := g.p.changes()
+	return g.lookAs(false)
+}
+
+// lookAs runs one publish, at a quiet moment if quiet.
+func (g *lookRig) lookAs(quiet bool) (nodes []string, reg bool) {
+	g.t.Helper()
+	changes, gen, err := g.p.changes(quiet)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -177,12 +207,12 @@ func TestPublishCountsStatusWrites(t *testing.T) {
 	_, cli := etcdtest.Start(t)
 	g := newRig(t, 3, cli)
 	p := g.p
-	if err := p.publish(t.Context()); err != nil {
+	if err := p.publish(t.Context(), false); err != nil {
 		t.Fatal(err)
 	}
 	g.list = g.list[:2] // envoy-2 leaves
 	g.generation++
-	if err := p.publish(t.Context()); err != nil {
+	if err := p.publish(t.Context(), false); err != nil {
 		t.Fatal(err)
 	}
 	if got := value(p.regWrites); got != 1 {
