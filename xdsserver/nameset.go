@@ -14,7 +14,8 @@ import (
 // a group mostly subscribe to the same hundreds of names, and a copy per
 // stream was the largest part of Chancery's own memory per Envoy.
 type nameSet struct {
-	m map[string]struct{}
+	m   map[string]struct{}
+	sum uint64 // of the names' keyed hashes (nameHash)
 }
 
 func (n *nameSet) has(name string) bool {
@@ -34,6 +35,11 @@ var nameSets = struct {
 	byHash map[uint64][]weak.Pointer[nameSet]
 }{seed: maphash.MakeSeed(), byHash: map[uint64][]weak.Pointer[nameSet]{}}
 
+// nameHash is a name's keyed hash. A set's sum of them tells a list that
+// repeats one name and leaves another out from the set: the sums are equal
+// only if two names' hashes are.
+func nameHash(name string) uint64 { return maphash.String(nameSets.seed, name) }
+
 // shareNames returns the set in use equal to m, or a new one holding m.
 // m's keys must not point into request bytes, and m must not be changed
 // after.
@@ -43,7 +49,7 @@ func shareNames(m map[string]struct{}) *nameSet {
 	}
 	var h uint64
 	for name := range m {
-		h += maphash.String(nameSets.seed, name) // a sum: the order of the names does not matter
+		h += nameHash(name) // a sum: the order of the names does not matter
 	}
 	nameSets.Lock()
 	defer nameSets.Unlock()
@@ -52,7 +58,7 @@ func shareNames(m map[string]struct{}) *nameSet {
 			return s
 		}
 	}
-	s := &nameSet{m: m}
+	s := &nameSet{m: m, sum: h}
 	nameSets.byHash[h] = append(nameSets.byHash[h], weak.Make(s))
 	runtime.AddCleanup(s, forgetNames, h)
 	return s
@@ -68,7 +74,7 @@ func findNames(names []string) *nameSet {
 	}
 	var h uint64
 	for _, name := range names {
-		h += maphash.String(nameSets.seed, name)
+		h += nameHash(name)
 	}
 	nameSets.Lock()
 	var found []*nameSet

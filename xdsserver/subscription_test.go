@@ -24,6 +24,10 @@ func TestSubscriptionReplace(t *testing.T) {
 	if added := s.replace([]string{"a", "c"}); !slices.Equal(added, []string{"c"}) || s.wants("b") {
 		t.Errorf("replacing b with c added %v; still wants b: %v", added, s.wants("b"))
 	}
+	// A list that repeats a name and leaves another out is not the set.
+	if s.replace([]string{"a", "a"}); s.wants("c") || !s.wants("a") || s.names.len() != 1 {
+		t.Errorf("a, a after a, c: names now %v", s.names.m)
+	}
 	w := newSubscription(nil)
 	if added := w.replace(nil); added != nil || !w.wildcard {
 		t.Errorf("legacy wildcard: added %v, wildcard %v", added, w.wildcard)
