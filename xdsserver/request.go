@@ -10,6 +10,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -82,10 +83,17 @@ func decodeDeltaRequest(b []byte, m *discoveryv3.DeltaDiscoveryRequest) error {
 
 // decodeSotwRequest decodes b into m; the names decoded point into b.
 func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
+	return decodeSotwFields(b, m, true)
+}
+
+// decodeSotwFields decodes b into m, and its names only if names.
+func decodeSotwFields(b []byte, m *discoveryv3.DiscoveryRequest, names bool) error {
 	m.Reset()
 	f := sotwReqFields
-	if n := countFields(b, [3]protowire.Number{f[2]}); n[0] > 0 {
-		m.ResourceNames = make([]string, 0, n[0])
+	if names {
+		if n := countFields(b, [3]protowire.Number{f[2]}); n[0] > 0 {
+			m.ResourceNames = make([]string, 0, n[0])
+		}
 	}
 	return eachField(b, func(num protowire.Number, v []byte) error {
 		var err error
@@ -95,7 +103,9 @@ func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
 		case f[1]:
 			m.Node, err = mergeMessage(m.Node, v)
 		case f[2]:
-			m.ResourceNames, err = appendName(m.ResourceNames, v)
+			if names {
+				m.ResourceNames, err = appendName(m.ResourceNames, v)
+			}
 		case f[3]:
 			m.TypeUrl, err = typeURLOf(v)
 		case f[4]:
@@ -108,6 +118,78 @@ func decodeSotwRequest(b []byte, m *discoveryv3.DiscoveryRequest) error {
 		return err
 	})
 }
+
+// sotwRequest is a state-of-the-world request as a stream receives it. A
+// client repeats every name it wants with each ACK: at a hundred clusters,
+// copying and decoding those names, and the garbage they made, was a fifth
+// of the replica's work per ACK at 10,000 clients. The codec compares them
+// where they lie with the names the stream's subscription of the type
+// holds (held), and when they are the same it leaves them out:
+// ResourceNames stays empty, sameNames is set, and nothing is copied.
+type sotwRequest struct {
+	discoveryv3.DiscoveryRequest
+	// held returns the names a subscription of the type holds, or nil
+	// where it holds none to compare with (none yet, or a wildcard).
+	held      func(typeURL string) *nameSet
+	sameNames bool
+}
+
+func (r *sotwRequest) Reset() {
+	r.DiscoveryRequest.Reset()
+	r.sameNames = false
+}
+
+// decodeSotw decodes data into r: without its names if they are those
+// held, else as decodeSotwRequest does.
+func decodeSotw(data mem.BufferSlice, r *sotwRequest) error {
+	f := sotwReqFields
+	if len(data) == 1 && r.held != nil {
+		b := data[0].ReadOnlyData()
+		if namesHeld(b, r.held) {
+			r.sameNames = true
+			return decodeSotwFields(b, &r.DiscoveryRequest, false)
+		}
+	}
+	return decodeSotwRequest(requestBytes(data, [3]protowire.Number{f[2]}), &r.DiscoveryRequest)
+}
+
+// namesHeld reports whether the request b names at least one resource, and
+// exactly the names held for its type.
+func namesHeld(b []byte, held func(string) *nameSet) bool {
+	f := sotwReqFields
+	var typeURL []byte
+	n, sum := 0, uint64(0)
+	err := eachField(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case f[2]:
+			n++
+			sum += nameHash(unsafeString(v))
+		case f[3]:
+			typeURL = v
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		return false
+	}
+	set := held(unsafeString(typeURL))
+	if set == nil || set.len() != n || set.sum != sum {
+		return false
+	}
+	// As many names as the set, each in it, and the same sum of hashes:
+	// the same names (nameHash).
+	return eachField(b, func(num protowire.Number, v []byte) error {
+		if num == f[2] && !set.has(unsafeString(v)) {
+			return errNotHeld
+		}
+		return nil
+	}) == nil
+}
+
+var errNotHeld = errors.New("a name not held")
+
+// unsafeString is b as a string, for a lookup that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // eachField calls fn with the number and bytes of every length-delimited
 // field of the message b, and skips fields of other wire types.

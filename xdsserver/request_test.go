@@ -203,3 +203,54 @@ func TestCodecDecodesRequestsFromBuffersItMayNotKeep(t *testing.T) {
 		}
 	}
 }
+
+// A state-of-the-world request that names what the stream's subscription
+// of its type holds, in any order, is decoded without its names, from the
+// buffer it came in; any other list of names is decoded as it is.
+func TestSotwRequestNamingWhatIsHeldIsDecodedWithoutNames(t *testing.T) {
+	eds := typeURLs[endpointsIdx]
+	set := shareNames(map[string]struct{}{intern("web"): {}, intern("api"): {}})
+	held := func(typeURL string) *nameSet {
+		if typeURL == eds {
+			return set
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name  string
+		req   *discoveryv3.DiscoveryRequest
+		same  bool
+		using func(string) *nameSet
+	}{
+		{"the held names", &discoveryv3.DiscoveryRequest{VersionInfo: "v2", TypeUrl: eds, ResourceNames: []string{"web", "api"}, ResponseNonce: "v2/3"}, true, held},
+		{"in another order, with a rejection", &discoveryv3.DiscoveryRequest{VersionInfo: "v1", TypeUrl: eds, ResourceNames: []string{"api", "web"},
+			ResponseNonce: "v2/4", ErrorDetail: &rpcstatus.Status{Code: 3, Message: "bad endpoint"}}, true, held},
+		{"one more", &discoveryv3.DiscoveryRequest{TypeUrl: eds, ResourceNames: []string{"web", "api", "db"}}, false, held},
+		{"one other", &discoveryv3.DiscoveryRequest{TypeUrl: eds, ResourceNames: []string{"web", "db"}}, false, held},
+		{"one twice, the other left out", &discoveryv3.DiscoveryRequest{TypeUrl: eds, ResourceNames: []string{"web", "web"}}, false, held},
+		{"the wildcard too", &discoveryv3.DiscoveryRequest{TypeUrl: eds, ResourceNames: []string{"web", "*"}}, false, held},
+		{"none", &discoveryv3.DiscoveryRequest{TypeUrl: eds, ResponseNonce: "v2/5"}, false, held},
+		{"another type", &discoveryv3.DiscoveryRequest{TypeUrl: typeURLs[clustersIdx], ResourceNames: []string{"web", "api"}}, false, held},
+		{"no subscription yet", &discoveryv3.DiscoveryRequest{TypeUrl: eds, ResourceNames: []string{"web", "api"}}, false, nil},
+	} {
+		b := mustMarshal(t, c.req)
+		got := &sotwRequest{held: c.using}
+		if err := newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for j := range b {
+			b[j] = 'x' // gRPC reuses the buffer
+		}
+		want := proto.Clone(c.req).(*discoveryv3.DiscoveryRequest)
+		if c.same {
+			want.ResourceNames = nil
+		}
+		if got.sameNames != c.same || !proto.Equal(&got.DiscoveryRequest, want) {
+			t.Errorf("%s: decoded %v (same names %v), want %v (%v)", c.name, &got.DiscoveryRequest, got.sameNames, want, c.same)
+		}
+		got.Reset()
+		if got.sameNames || got.TypeUrl != "" {
+			t.Errorf("%s: reset left %v, same names %v", c.name, &got.DiscoveryRequest, got.sameNames)
+		}
+	}
+}

@@ -2,10 +2,12 @@ package xdsserver_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
@@ -111,5 +113,58 @@ func TestSotwReconnectWithCurrentVersionsResendsNothing(t *testing.T) {
 	}
 	if r.GetVersionInfo() == versions[resourcev3.EndpointType] {
 		t.Error("endpoint response carries the old version")
+	}
+}
+
+// A state-of-the-world client re-sends its names with every ACK. The same
+// names change nothing; a name added or dropped on an ACK changes what it
+// is sent, as on any other request.
+func TestSotwNamesChangedOnAnACKAreHonoured(t *testing.T) {
+	// Group edge reaches web, api and db.
+	edits := map[model.Ref]string{
+		{Kind: model.KindService, Name: "api"}:    `{"protocol":"http"}`,
+		{Kind: model.KindEndpoint, Name: "api/a"}: `{"address":"127.0.0.1","port":8083}`,
+		{Kind: model.KindService, Name: "db"}:     `{"protocol":"tcp"}`,
+		{Kind: model.KindEndpoint, Name: "db/a"}:  `{"address":"127.0.0.1","port":8084}`,
+		{Kind: model.KindRouteTable, Name: "web"}: `{"virtual_hosts":[{"name":"all","domains":["*"],"routes":[` +
+			`{"match":{"prefix":"/api"},"service":"api"},{"match":{"prefix":"/db"},"service":"db"},{"match":{"prefix":"/"},"service":"web"}]}]}`,
+	}
+	srv, addr := startReplica(t, translate(t, 10, edits))
+	s := openSotw(t, addr)
+	eds := resourcev3.EndpointType
+	names := func(r *discoveryv3.DiscoveryResponse) []string {
+		var out []string
+		for _, a := range r.GetResources() {
+			var cla endpointv3.ClusterLoadAssignment
+			if err := a.UnmarshalTo(&cla); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, cla.GetClusterName())
+		}
+		slices.Sort(out)
+		return out
+	}
+	s.request(eds, "", "", "web")
+	r := s.recv()
+	s.request(eds, r.GetVersionInfo(), r.GetNonce(), "web") // the same names
+	s.request(eds, r.GetVersionInfo(), r.GetNonce(), "web", "api")
+	r = s.recv()
+	if got := names(r); !slices.Equal(got, []string{"api"}) { // what it lacks
+		t.Fatalf("after adding api on an ACK, sent %v", got)
+	}
+	s.request(eds, r.GetVersionInfo(), r.GetNonce(), "api", "web") // the same, in another order
+	s.request(eds, r.GetVersionInfo(), r.GetNonce(), "api", "db")  // web dropped, db added
+	r = s.recv()
+	if got := names(r); !slices.Equal(got, []string{"db"}) {
+		t.Fatalf("after swapping web for db on an ACK, sent %v", got)
+	}
+	s.request(eds, r.GetVersionInfo(), r.GetNonce(), "db", "api")
+	edits[model.Ref{Kind: model.KindEndpoint, Name: "web/a"}] = `{"address":"127.0.0.1","port":8091}`
+	edits[model.Ref{Kind: model.KindEndpoint, Name: "api/a"}] = `{"address":"127.0.0.1","port":8093}`
+	if err := srv.Publish(translate(t, 11, edits)); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(s.recv()); !slices.Equal(got, []string{"api"}) {
+		t.Errorf("after dropping web on an ACK, a change to web and api sent %v", got)
 	}
 }

@@ -258,7 +258,9 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 }
 
 // onSotw handles one state-of-the-world request.
-func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
+// sameNames says the request named what the subscription holds, and its
+// names were not decoded (sotwRequest).
+func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest, sameNames bool) error {
 	st.identify(req.GetNode())
 	typ, ok, err := st.typeOf(req.GetTypeUrl())
 	if err != nil || !ok {
@@ -282,7 +284,10 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest) error {
 		st.record(typ, req.GetVersionInfo(), req.GetErrorDetail())
 		st.setWaiting(sub, false)
 	}
-	added := sub.replace(req.GetResourceNames())
+	var added []string
+	if !sameNames {
+		added = sub.replace(req.GetResourceNames())
+	}
 	if err := st.respond(typ, added); err != nil {
 		return err
 	}
@@ -516,7 +521,31 @@ func (s *Server) serveSotw(ss grpc.BidiStreamingServer[discoveryv3.DiscoveryRequ
 	st := s.open(false, fixedType)
 	defer s.close(st)
 	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
-	return serve(ss.Context(), s.ctx, st, func(m *discoveryv3.DiscoveryRequest) error { return ss.RecvMsg(m) }, st.onSotw)
+	// The receiving goroutine compares names with its subscriptions'
+	// while decoding; it is the one that changes them.
+	held := st.heldNames
+	recv := func(r *sotwRequest) error {
+		r.held = held
+		return ss.RecvMsg(r)
+	}
+	return serve(ss.Context(), s.ctx, st, recv, func(r *sotwRequest) error { return st.onSotw(&r.DiscoveryRequest, r.sameNames) })
+}
+
+// heldNames returns the names the stream's subscription of a type holds,
+// if it has a subscription that names them (not a wildcard).
+func (st *stream) heldNames(typeURL string) *nameSet {
+	if typeURL == "" {
+		typeURL = st.fixedType
+	}
+	typ, ok := indexOf(typeURL)
+	if !ok {
+		return nil
+	}
+	sub := st.subs[typ]
+	if sub == nil || sub.legacy || sub.wildcard {
+		return nil
+	}
+	return sub.names
 }
 
 func modeName(delta bool) string {

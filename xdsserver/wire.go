@@ -171,6 +171,8 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return decodeDeltaRequest(requestBytes(data, [3]protowire.Number{f[2], f[3], f[4]}), m)
 	case *discoveryv3.DiscoveryRequest:
 		return decodeSotwRequest(requestBytes(data, [3]protowire.Number{sotwReqFields[2]}), m)
+	case *sotwRequest:
+		return decodeSotw(data, m)
 	}
 	return c.proto.Unmarshal(data, v)
 }
