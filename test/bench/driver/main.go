@@ -140,6 +140,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	d := &driver{cfg: cfg, scale: scales[cfg.scale], dir: dir, procs: &procs{dir: dir}, report: newReport(cfg.scale)}
+	if len(cfg.p5Rates) > 0 {
+		d.scale.p5Rates = cfg.p5Rates
+	}
 	// Runs after stopAll: the logs and profiles stay, etcd's data (tens of
 	// megabytes of preallocated WAL) does not.
 	defer func() {
