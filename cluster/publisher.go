@@ -28,25 +28,25 @@ import (
 //
 // A changed record is written once it has held still for a whole interval,
 // or at the first quiet moment, whichever comes first: the registration as
-// well as each proxy's. A push in flight (sent, not yet ACKed; not yet
-// sent) lasts milliseconds to a few hundred; writing it would cost two
-// writes per Envoy per push, one for the Envoy behind and one for it back
-// at the served version. Held, the new served versions are published when
-// most Envoys already hold them, and "served" in their records stays true.
-// A quiet moment is quietWindow in which neither the served revision nor
-// any Envoy's status moved, watched for only while something is held: the
-// push has ended, every Envoy that answers has, and what is held is
-// written at once. Changes a few hundred milliseconds apart then write
-// the registration between pushes, and no proxy record, where the interval
-// would fall in a push every time and the registration go out, after
-// maxHeld intervals, with every Envoy that push had not reached. An Envoy published as at the served version
-// is never left so when the registration moves on without it: a flush that
-// writes the registration writes before it every record that says "served"
-// for a version that moves, unless the Envoy is at the new one. A record
-// with the versions themselves stays true, and waits. New Envoys, Envoys
-// gone and rejections are written at once. A record that keeps changing is
-// written after maxHeld intervals, at most overdueBudget of them per
-// interval, those held longest first: under constant churn every Envoy's
+// well as each proxy's. A push in flight (sent, not yet ACKed; not yet sent)
+// lasts milliseconds to a few hundred; writing it would cost two writes per
+// Envoy per push, one for the Envoy behind and one for it back at the served
+// version. Held, the new served versions are published when most Envoys
+// already hold them, and "served" in their records stays true. A quiet
+// moment is quietWindow in which neither the served revision nor any Envoy's
+// status moved, watched for only while something is held: the push has
+// ended, every Envoy that answers has, and what is held is written at once.
+// Changes a few hundred milliseconds apart then write the registration
+// between pushes, and no proxy record, where the interval would fall in a
+// push every time and the registration go out, after maxHeld intervals, with
+// every Envoy that push had not reached. An Envoy published as at the served
+// version is never left so when the registration moves on without it: a
+// flush that writes the registration writes before it every record that says
+// "served" for a version that moves, unless the Envoy is at the new one. A
+// record with the versions themselves stays true, and waits. New Envoys,
+// Envoys gone and rejections are written at once. A record that keeps
+// changing is written after maxHeld intervals, at most overdueBudget of them
+// per interval, those held longest first: under constant churn every Envoy's
 // record moves at every interval, and at ten thousand Envoys writing them
 // all every maxHeld intervals was thousands of etcd writes a second.
 type publisher struct {
