@@ -74,7 +74,7 @@ func TestRunPublishesWhenTheFleetHoldsStill(t *testing.T) {
 	g := newRig(t, 3, cli)
 	const interval = 2 * time.Second
 	g.p.r.cfg.PublishInterval = interval
-	g.p.quietWindow = 50 * time.Millisecond
+	g.p.quietWindow = 200 * time.Millisecond // the loop below moves the fleet every millisecond; a busy machine may delay it, but not this long
 	g.p.r.log = zaptest.NewLogger(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -86,7 +86,7 @@ func TestRunPublishesWhenTheFleetHoldsStill(t *testing.T) {
 
 	// A push that moves every millisecond across the first interval.
 	g.serve("e2")
-	for i := 0; time.Since(start) < interval+300*time.Millisecond; i++ {
+	for i := 0; time.Since(start) < interval+500*time.Millisecond; i++ {
 		g.set(i%3, "e2", "e1")
 		time.Sleep(time.Millisecond)
 	}
