@@ -4,7 +4,6 @@ import (
 	"hash/maphash"
 	"maps"
 	"runtime"
-	"slices"
 	"sync"
 	"weak"
 )
@@ -35,9 +34,8 @@ var nameSets = struct {
 	byHash map[uint64][]weak.Pointer[nameSet]
 }{seed: maphash.MakeSeed(), byHash: map[uint64][]weak.Pointer[nameSet]{}}
 
-// nameHash is a name's keyed hash. A set's sum of them tells a list that
-// repeats one name and leaves another out from the set: the sums are equal
-// only if two names' hashes are.
+// nameHash is a name's keyed hash; a set is filed under the sum of its
+// names' (nameSet.sum), which matcher also compares.
 func nameHash(name string) uint64 { return maphash.String(nameSets.seed, name) }
 
 // shareNames returns the set in use equal to m, or a new one holding m.
@@ -84,17 +82,47 @@ func findNames(names []string) *nameSet {
 		}
 	}
 	nameSets.Unlock()
-	// As many names as the set, each in it: the same names, unless names
-	// repeats one and leaves another out, which the sum of keyed 64-bit
-	// hashes has already told apart (2h(a)+h(b) = h(a)+h(b)+h(c) only if
-	// h(a) = h(c)).
 	for _, s := range found {
-		if !slices.ContainsFunc(names, func(name string) bool { return !s.has(name) }) {
+		if s.holdsExactly(names, false) {
 			return s
 		}
 	}
 	return nil
 }
+
+// holdsExactly reports whether names, less the wildcard "*" if
+// skipWildcard, are exactly the set's (matcher).
+func (n *nameSet) holdsExactly(names []string, skipWildcard bool) bool {
+	m := matcher{set: n}
+	for _, name := range names {
+		if (name != "*" || !skipWildcard) && !m.add(name) {
+			return false
+		}
+	}
+	return m.exact()
+}
+
+// matcher compares a list of names with a set, one name at a time, without
+// a copy of either: the list is exactly the set if every name is in it and
+// there are as many with the same sum of keyed hashes, which tells apart a
+// list that repeats one name and leaves another out (2h(a)+h(b) =
+// h(a)+h(b)+h(c) only if h(a) = h(c)).
+type matcher struct {
+	set   *nameSet
+	count int
+	sum   uint64
+}
+
+// add reports whether name is in the set.
+func (m *matcher) add(name string) bool {
+	m.count++
+	m.sum += nameHash(name)
+	return m.set.has(name)
+}
+
+// exact reports, once every name was added and in the set, whether they
+// are all of it.
+func (m *matcher) exact() bool { return m.count == m.set.len() && m.sum == m.set.sum }
 
 // forgetNames drops the sets of one hash that are no longer held.
 func forgetNames(h uint64) {

@@ -158,12 +158,11 @@ func decodeSotw(data mem.BufferSlice, r *sotwRequest) error {
 func namesHeld(b []byte, held func(string) *nameSet) bool {
 	f := sotwReqFields
 	var typeURL []byte
-	n, sum := 0, uint64(0)
+	n := 0
 	err := eachField(b, func(num protowire.Number, v []byte) error {
 		switch num {
 		case f[2]:
 			n++
-			sum += nameHash(unsafeString(v))
 		case f[3]:
 			typeURL = v
 		}
@@ -173,17 +172,16 @@ func namesHeld(b []byte, held func(string) *nameSet) bool {
 		return false
 	}
 	set := held(unsafeString(typeURL))
-	if set == nil || set.len() != n || set.sum != sum {
+	if set == nil || set.len() != n {
 		return false
 	}
-	// As many names as the set, each in it, and the same sum of hashes:
-	// the same names (nameHash).
+	m := matcher{set: set}
 	return eachField(b, func(num protowire.Number, v []byte) error {
-		if num == f[2] && !set.has(unsafeString(v)) {
+		if num == f[2] && !m.add(unsafeString(v)) {
 			return errNotHeld
 		}
 		return nil
-	}) == nil
+	}) == nil && m.exact()
 }
 
 var errNotHeld = errors.New("a name not held")

@@ -148,32 +148,10 @@ func (s *subscription) replace(names []string) []string {
 // same reports whether a state-of-the-world request names exactly what the
 // subscription holds.
 func (s *subscription) same(names []string) bool {
-	if s.legacy || len(names) != s.names.len()+b2i(s.wildcard) {
+	if s.legacy || s.wildcard != slices.Contains(names, "*") {
 		return false
 	}
-	var sum uint64
-	for _, name := range names {
-		if name == "*" {
-			if !s.wildcard {
-				return false
-			}
-			continue
-		}
-		if !s.names.has(name) {
-			return false
-		}
-		sum += nameHash(name)
-	}
-	// Every name in the set and as many: the same names, unless the list
-	// repeats one and leaves another out, which the sums tell apart.
-	return sum == s.names.sum && s.wildcard == slices.Contains(names, "*")
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return s.names.holdsExactly(names, true)
 }
 
 // resolveClaim compares a state-of-the-world client's claimed version with
