@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/chancery-xds/chancery/storage/model"
@@ -80,4 +81,25 @@ type ObjectStatus struct {
 	State    string `json:"state"`
 	Reason   string `json:"reason,omitempty"`
 	Revision int64  `json:"revision"`
+	// Serving, on a rejected object, is the last accepted version that every
+	// replica serves in its place. It keeps that version beyond etcd's
+	// compaction of the key's history (docs/bad-writes.md).
+	Serving *ServingRecord `json:"serving,omitempty"`
+}
+
+// ServingRecord is the last accepted version of an object, recorded for the
+// rejected live value it stands in for.
+type ServingRecord struct {
+	Revision int64           `json:"revision"` // mod revision of the accepted version
+	For      int64           `json:"for"`      // mod revision of the rejected live value
+	Value    json.RawMessage `json:"value"`
+}
+
+// Same reports whether two verdicts say the same thing, whatever revision
+// each was reached at.
+func (st ObjectStatus) Same(o ObjectStatus) bool {
+	if st.State != o.State || st.Reason != o.Reason || (st.Serving == nil) != (o.Serving == nil) {
+		return false
+	}
+	return st.Serving == nil || (st.Serving.Revision == o.Serving.Revision && st.Serving.For == o.Serving.For)
 }

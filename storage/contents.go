@@ -2,11 +2,13 @@ package storage
 
 import (
 	"context"
+	"math"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -16,10 +18,14 @@ import (
 // Stored is one object's key as etcd holds it: the raw value, which may not
 // decode, and the revisions a compare-and-swap write needs.
 type Stored struct {
-	Ref         model.Ref
-	Value       []byte
-	ModRevision int64
-	Lease       int64 // 0 unless the key lives under a lease
+	Ref            model.Ref
+	Value          []byte
+	ModRevision    int64
+	CreateRevision int64
+	Lease          int64 // 0 unless the key lives under a lease
+	// Serving, when Value is rejected as a whole, is the last accepted
+	// version every replica serves in its place (docs/bad-writes.md).
+	Serving *model.Accepted
 }
 
 // Contents is the model objects of a keyspace read at one etcd revision.
@@ -60,7 +66,26 @@ func readContents(ctx context.Context, cli *clientv3.Client, ks Keyspace, kinds 
 			return nil, err
 		}
 	}
+	for _, st := range c.Objects {
+		e := st.entry()
+		if !e.wantsFallback() {
+			continue
+		}
+		if err := lastAccepted(ctx, cli, ks, &e, func() (*ServingRecord, error) { return readRecord(ctx, cli, ks, &e) }); err != nil {
+			return nil, err
+		}
+		st.Serving = e.serving
+	}
 	return c, nil
+}
+
+// entry judges the stored value as the watcher does.
+func (st *Stored) entry() entry {
+	e := decodeEntry(st.Ref, &mvccpb.KeyValue{Value: st.Value, CreateRevision: st.CreateRevision, ModRevision: st.ModRevision})
+	if st.Serving != nil {
+		e.fallBack(st.Serving.Revision, st.Serving.Value)
+	}
+	return e
 }
 
 // readPrefix reads one key prefix in pages at c.Revision, or sets it from
@@ -85,7 +110,7 @@ func (c *Contents) readPrefix(ctx context.Context, cli *clientv3.Client, ks Keys
 			if !ok {
 				continue
 			}
-			c.Objects[ref] = &Stored{Ref: ref, Value: kv.Value, ModRevision: kv.ModRevision, Lease: kv.Lease}
+			c.Objects[ref] = &Stored{Ref: ref, Value: kv.Value, ModRevision: kv.ModRevision, CreateRevision: kv.CreateRevision, Lease: kv.Lease}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return nil
@@ -95,11 +120,32 @@ func (c *Contents) readPrefix(ctx context.Context, cli *clientv3.Client, ks Keys
 }
 
 // Snapshot decodes the contents exactly as every replica's watcher does,
-// through model.Snapshot.Put, so a tool judges the same bytes the same way.
-func (c *Contents) Snapshot() *model.Snapshot {
+// so a tool judges the same bytes the same way.
+func (c *Contents) Snapshot() *model.Snapshot { return c.Overlay(nil) }
+
+// Overlay is the snapshot the keyspace would hold with values written over
+// the contents (a nil value deletes). An object the overlay leaves as etcd
+// holds it keeps what etcd gives it: its create revision and, if rejected,
+// the last accepted version served in its place. A new object counts as
+// created last.
+func (c *Contents) Overlay(values map[model.Ref][]byte) *model.Snapshot {
 	s := model.NewSnapshot(c.Revision)
-	for _, ref := range c.Refs() {
-		s.Put(ref, c.Objects[ref].Value)
+	for ref, st := range c.Objects {
+		if v, over := values[ref]; over {
+			if v != nil {
+				e := decodeEntry(ref, &mvccpb.KeyValue{Value: v, CreateRevision: st.CreateRevision, ModRevision: st.ModRevision})
+				e.addTo(s)
+			}
+			continue
+		}
+		e := st.entry()
+		e.addTo(s)
+	}
+	for ref, v := range values {
+		if _, had := c.Objects[ref]; !had && v != nil {
+			e := decodeEntry(ref, &mvccpb.KeyValue{Value: v, CreateRevision: math.MaxInt64})
+			e.addTo(s)
+		}
 	}
 	s.SortRejections()
 	return s

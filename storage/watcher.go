@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +41,12 @@ type WatcherConfig struct {
 type Watcher struct {
 	cfg      WatcherConfig
 	log      *zap.Logger
-	entries  map[string]entry // etcd key -> decoded object
-	revision int64            // revision the entries reflect
+	entries  map[string]*entry // etcd key -> decoded object
+	revision int64             // revision the entries reflect
+	// records holds the last accepted versions recorded in status/ for
+	// rejected objects; ignored, the keys of no kind with why.
+	records map[model.Ref]*ServingRecord
+	ignored map[string]string
 	// changed lists the objects written or deleted since the last snapshot
 	// handed out (at revision base); nil after a load, when that is unknown.
 	changed []model.Ref
@@ -54,13 +59,6 @@ type Watcher struct {
 	// request. Both are Unix nanoseconds.
 	heard, asked atomic.Int64
 	metrics      watcherMetrics
-}
-
-// entry is one key's decoded value, kept so an event re-decodes only its key.
-type entry struct {
-	ref model.Ref
-	obj model.Object
-	err error
 }
 
 // NewWatcher returns a watcher; Run starts it.
@@ -117,11 +115,10 @@ func (w *Watcher) Run(ctx context.Context, apply func(*model.Snapshot)) error {
 func (w *Watcher) load(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
-		entries, rev, err := w.readAll(ctx)
+		err := w.readAll(ctx)
 		if err == nil {
-			w.entries, w.revision = entries, rev
 			w.changed = nil
-			w.progress.Store(rev)
+			w.progress.Store(w.revision)
 			w.heard.Store(time.Now().UnixNano())
 			w.metrics.loads.Inc()
 			return nil
@@ -139,10 +136,12 @@ func (w *Watcher) load(ctx context.Context) error {
 	}
 }
 
-func (w *Watcher) readAll(ctx context.Context) (map[string]entry, int64, error) {
+// readAll reads the whole keyspace at one revision, then finds the last
+// accepted version of every object rejected as a whole.
+func (w *Watcher) readAll(ctx context.Context) error {
 	prefix := w.cfg.Keyspace.Prefix()
 	end := clientv3.GetPrefixRangeEnd(prefix)
-	entries := map[string]entry{}
+	w.entries, w.records, w.ignored = map[string]*entry{}, map[model.Ref]*ServingRecord{}, map[string]string{}
 	key, rev := prefix, int64(0)
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(w.cfg.PageSize)}
@@ -151,30 +150,78 @@ func (w *Watcher) readAll(ctx context.Context) (map[string]entry, int64, error) 
 		}
 		resp, err := w.cfg.Client.Get(ctx, key, opts...)
 		if err != nil {
-			return nil, 0, fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+			return fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			if e, ok := w.decode(kv); ok {
-				entries[string(kv.Key)] = e
-			}
+			w.take(kv)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return entries, rev, nil
+			break
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	w.revision = rev
+	for _, e := range w.entries {
+		if e.wantsFallback() {
+			if err := w.fallBack(ctx, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-func (w *Watcher) decode(kv *mvccpb.KeyValue) (entry, bool) {
-	ref, ok := w.cfg.Keyspace.Parse(string(kv.Key))
-	if !ok {
-		return entry{}, false
+// take records one key's value and reports whether a model object, or
+// what is served for one, changed. A rejected object's fallback is left
+// to the caller, which may read etcd.
+func (w *Watcher) take(kv *mvccpb.KeyValue) (changed bool) {
+	key := string(kv.Key)
+	ref, kind, why := w.cfg.Keyspace.classify(key)
+	switch kind {
+	case keyObject:
+		e := decodeEntry(ref, kv)
+		w.entries[key] = &e
+		w.note(ref)
+		return true
+	case keyUnknown:
+		return w.ignore(key, why)
 	}
-	obj, err := model.Decode(ref, kv.Value)
-	return entry{ref: ref, obj: obj, err: err}, true
+	ref, ok := w.cfg.Keyspace.ParseStatusKey(key)
+	if !ok {
+		return false
+	}
+	rec, ok := servingRecord(kv.Value)
+	if !ok {
+		delete(w.records, ref)
+		return false
+	}
+	w.records[ref] = rec
+	// A record that arrives after its object was judged: a replica that
+	// found the history compacted takes the leader's copy.
+	if e := w.entries[w.cfg.Keyspace.Key(ref)]; e != nil && e.wantsFallback() && rec.For == e.mod && e.fallBack(rec.Revision, rec.Value) {
+		w.note(ref)
+		return true
+	}
+	return false
+}
+
+// ignore records a key of no kind; it reports whether that is news.
+func (w *Watcher) ignore(key, why string) bool {
+	rel := strings.TrimPrefix(key, w.cfg.Keyspace.Prefix())
+	if why == "" {
+		_, had := w.ignored[rel]
+		delete(w.ignored, rel)
+		return had
+	}
+	if w.ignored[rel] == why {
+		return false
+	}
+	w.ignored[rel] = why
+	w.changed = nil // not an object: the snapshot's changes are unknown
+	return true
 }
 
 // watch follows the keyspace from the loaded revision. It returns when ctx
@@ -224,7 +271,7 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 				w.progress.Store(resp.Header.Revision)
 				continue
 			}
-			if changed := w.applyEvents(resp.Events, resp.Header.Revision); changed && hold == nil {
+			if changed := w.applyEvents(ctx, resp.Events, resp.Header.Revision); changed && hold == nil {
 				if wait := w.cfg.Coalesce - time.Since(last); wait > 0 {
 					hold = time.After(wait)
 				} else {
@@ -235,26 +282,30 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 	}
 }
 
-// applyEvents updates the entries and reports whether any model object
+// applyEvents updates the entries and reports whether anything served
 // changed; writes to other keys (replica and proxy status) do not rebuild.
-func (w *Watcher) applyEvents(events []*clientv3.Event, rev int64) (changed bool) {
+func (w *Watcher) applyEvents(ctx context.Context, events []*clientv3.Event, rev int64) (changed bool) {
 	for _, ev := range events {
 		if ev.Kv.ModRevision <= w.revision {
 			continue // already in the load this watch resumed from
 		}
 		key := string(ev.Kv.Key)
-		if ev.Type == clientv3.EventTypeDelete {
-			if e, ok := w.entries[key]; ok {
-				delete(w.entries, key)
-				w.note(e.ref)
-				changed = true
+		if ev.Type != clientv3.EventTypeDelete {
+			changed = w.take(ev.Kv) || changed
+			if e := w.entries[key]; e != nil && e.mod == ev.Kv.ModRevision && e.wantsFallback() {
+				// Only when ctx ends; the rejection then stands until the reload.
+				_ = w.fallBack(ctx, e)
 			}
 			continue
 		}
-		if e, ok := w.decode(ev.Kv); ok {
-			w.entries[key] = e
+		if e, ok := w.entries[key]; ok {
+			delete(w.entries, key)
 			w.note(e.ref)
 			changed = true
+		} else if ref, ok := w.cfg.Keyspace.ParseStatusKey(key); ok {
+			delete(w.records, ref)
+		} else {
+			changed = w.ignore(key, "") || changed
 		}
 	}
 	w.metrics.events.Add(float64(len(events)))
@@ -277,12 +328,9 @@ func (w *Watcher) snapshot() *model.Snapshot {
 	s.Base, s.Changed = w.base, w.changed
 	w.base, w.changed = w.revision, []model.Ref{}
 	for _, e := range w.entries {
-		if e.err != nil {
-			s.Reject(e.ref, e.err)
-			continue
-		}
-		s.Add(e.ref, e.obj)
+		e.addTo(s)
 	}
+	s.Ignored = ignoredList(w.ignored)
 	s.SortRejections()
 	w.applied.Store(w.revision)
 	w.metrics.revision.Set(float64(w.revision))

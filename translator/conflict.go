@@ -46,13 +46,13 @@ func (b binding) conflict(o binding) (string, bool) {
 }
 
 // firstConflict checks b against the listeners already accepted, which are
-// the ones whose names sort earlier: the earlier name keeps the port, so
-// the outcome does not depend on the order objects were written in.
+// the older ones: the listener created first keeps the port, so a new one
+// never takes it from one that serves.
 func firstConflict(b binding, accepted []binding) *model.FieldError {
 	for _, o := range accepted {
 		if g, ok := b.conflict(o); ok {
 			return &model.FieldError{Field: "port", Msg: fmt.Sprintf(
-				"%s overlaps listener %q (%s) in group %q; listener not sent",
+				"%s overlaps older listener %q (%s) in group %q; listener not sent",
 				netip.AddrPortFrom(b.addr, uint16(b.port)), o.listener, netip.AddrPortFrom(o.addr, uint16(o.port)), g)}
 		}
 	}

@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chancery-xds/chancery/storage/model"
@@ -32,6 +33,40 @@ func TestBindingConflict(t *testing.T) {
 			}
 			if _, got := tt.b.conflict(tt.a); got != tt.want {
 				t.Errorf("b.conflict(a) = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The listener created first keeps the port, whatever the names: a new
+// listener whose name sorts first does not take it from one that serves.
+// Without create revisions (a snapshot built by hand) names decide.
+func TestConflictOlderListenerKeepsPort(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		created       map[string]int64
+		winner, loser string
+	}{
+		{"older name sorts last", map[string]int64{"zeta": 10, "alpha": 20}, "zeta", "alpha"},
+		{"older name sorts first", map[string]int64{"alpha": 10, "zeta": 20}, "alpha", "zeta"},
+		{"one not yet in etcd", map[string]int64{"zeta": 10}, "zeta", "alpha"},
+		{"no revisions: by name", nil, "alpha", "zeta"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := model.NewSnapshot(30)
+			snap.Services["db"] = &model.Service{Protocol: model.ProtocolTCP}
+			for _, n := range []string{"zeta", "alpha"} {
+				snap.Listeners[n] = &model.Listener{Port: 5432, Protocol: model.ListenerTCP, Service: "db", Groups: []string{"g"}}
+			}
+			for n, rev := range tt.created {
+				snap.Created[n] = rev
+			}
+			res, _ := Translate(snap)
+			if got := res.Groups["g"].Listeners; len(got) != 1 || got[0].GetName() != tt.winner {
+				t.Fatalf("listeners %v, want only %s", got, tt.winner)
+			}
+			if len(res.Rejected) != 1 || res.Rejected[0].Ref.Name != tt.loser || !strings.Contains(res.Rejected[0].Error(), `listener "`+tt.winner+`"`) {
+				t.Fatalf("rejected %v, want %s, naming %s", res.Rejected, tt.loser, tt.winner)
 			}
 		})
 	}

@@ -1,6 +1,10 @@
 package translator
 
 import (
+	"cmp"
+	"math"
+	"slices"
+
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -17,15 +21,14 @@ type acceptedListener struct {
 	reached  []string                    // sorted services it sends traffic to
 }
 
-// buildListeners translates every accepted listener in name order. A TCP
+// buildListeners translates every accepted listener, oldest first. A TCP
 // listener without its service, a listener Envoy would refuse, or one that
-// would bind a port an earlier-named listener binds in a shared group is
-// not sent; an HTTP listener without its route table is sent with a 503
-// placeholder.
+// would bind a port an older listener binds in a shared group is not sent;
+// an HTTP listener without its route table is sent with a 503 placeholder.
 func buildListeners(s *model.Snapshot, svcs *serviceSet, tables *routeTableSet, rej *rejections) []*acceptedListener {
 	var out []*acceptedListener
 	var bound []binding
-	for _, name := range sortedKeys(s.Listeners) {
+	for _, name := range byAge(s) {
 		l := s.Listeners[name]
 		ref := model.Ref{Kind: model.KindListener, Name: name}
 		al, partial, excluded := listenerFor(name, l, svcs, tables)
@@ -77,4 +80,20 @@ func listenerFor(name string, l *model.Listener, svcs *serviceSet, tables *route
 		return nil, nil, &model.FieldError{Msg: "not sent: " + err.Error()}
 	}
 	return al, partial, nil
+}
+
+// byAge lists the listeners in the order they hold ports: by etcd create
+// revision, so a new listener never takes a port from one that serves; a
+// listener not yet in etcd counts as created last; equal revisions (a
+// snapshot built by hand) go by name.
+func byAge(s *model.Snapshot) []string {
+	names := sortedKeys(s.Listeners)
+	created := func(name string) int64 {
+		if rev, ok := s.Created[name]; ok {
+			return rev
+		}
+		return math.MaxInt64
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(created(a), created(b)) })
+	return names
 }

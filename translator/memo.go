@@ -223,7 +223,7 @@ func (m *Memo) patch(s *model.Snapshot) (*Resources, bool) {
 		}
 		loads[name] = p.load
 	}
-	res := &Resources{Revision: s.Revision, Groups: make(map[string]*GroupResources, len(m.last.Groups)), Rejected: m.last.Rejected}
+	res := &Resources{Revision: s.Revision, Groups: make(map[string]*GroupResources, len(m.last.Groups)), Rejected: m.last.Rejected, Ignored: m.last.Ignored}
 	patched := map[*GroupResources]*GroupResources{}
 	for g, gr := range m.last.Groups {
 		next, ok := patched[gr]

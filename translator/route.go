@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -24,7 +25,16 @@ func routeTableFor(name string, rt *model.RouteTable, lookup serviceLookup) (cfg
 	cfg = &routev3.RouteConfiguration{Name: name}
 	seen := map[string]bool{}
 	for i, vh := range rt.VirtualHosts {
-		out := &routev3.VirtualHost{Name: vh.Name, Domains: slices.Clone(vh.Domains)}
+		if vh.LeftOut {
+			continue // the table's rejection says why
+		}
+		out := &routev3.VirtualHost{Name: vh.Name, Domains: slices.Clone(vh.ServedDomains())}
+		if vh.Err != nil {
+			out.Routes = []*routev3.Route{rejectedRoute(&routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				"virtual host "+strconv.Quote(vh.Name), vh.Err)}
+			cfg.VirtualHosts = append(cfg.VirtualHosts, out)
+			continue
+		}
 		for j := range vh.Routes {
 			r, svcs, rerrs := routeFor(&vh.Routes[j], fmt.Sprintf("virtual_hosts[%d].routes[%d]", i, j), lookup)
 			out.Routes = append(out.Routes, r)
@@ -44,6 +54,9 @@ func routeTableFor(name string, rt *model.RouteTable, lookup serviceLookup) (cfg
 
 // routeFor translates one route; path is its field path for rejections.
 func routeFor(r *model.Route, path string, lookup serviceLookup) (*routev3.Route, []string, model.FieldErrors) {
+	if r.Err != nil {
+		return rejectedRoute(matchFor(&r.Match), "this route", r.Err), nil, nil
+	}
 	out := &routev3.Route{
 		Match:                  matchFor(&r.Match),
 		RequestHeadersToAdd:    headerOptions(r.RequestHeadersToAdd),
@@ -66,6 +79,12 @@ func routeFor(r *model.Route, path string, lookup serviceLookup) (*routev3.Route
 	}
 	out.Action = &routev3.Route_Route{Route: forwardAction(r)}
 	return out, r.ServiceNames(), nil
+}
+
+// rejectedRoute answers 503 with why a route (or every route of a virtual
+// host) is rejected. The rejection itself travels with the route table's.
+func rejectedRoute(match *routev3.RouteMatch, what string, err error) *routev3.Route {
+	return &routev3.Route{Match: match, Action: directResponse(503, explanation(what+" is rejected: "+err.Error()))}
 }
 
 // unreachable lists the services a forwarding route names that cannot take

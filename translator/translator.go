@@ -7,6 +7,9 @@ package translator
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -21,6 +24,9 @@ type Resources struct {
 	Revision int64
 	Groups   map[string]*GroupResources // node group (Envoy node.cluster) -> its resources
 	Rejected []model.Rejection          // snapshot rejections plus the translator's own, sorted by key (Ref.String()), deterministic
+	// Ignored is the snapshot's keys of no kind and the endpoints of
+	// services that do not exist, sorted by key: reported, never sent.
+	Ignored []model.Ignored
 }
 
 // GroupResources is one node group's resources, each slice sorted by resource name.
@@ -59,9 +65,33 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 		Revision: s.Revision,
 		Groups:   assembleGroups(lis, svcs),
 		Rejected: rej.sorted(),
+		Ignored:  ignored(s, rej),
 	}
 	m.remember(s, res)
 	return res, joinRejections(res.Rejected)
+}
+
+// ignored adds to the snapshot's ignored keys the endpoints of services
+// that are neither in the snapshot nor rejected.
+func ignored(s *model.Snapshot, rej *rejections) []model.Ignored {
+	out := slices.Clone(s.Ignored)
+	for svc, eps := range s.Endpoints {
+		ref := model.Ref{Kind: model.KindService, Name: svc}
+		if _, ok := s.Services[svc]; ok {
+			continue
+		}
+		if _, rejected := rej.byRef[ref]; rejected {
+			continue
+		}
+		for id := range eps {
+			out = append(out, model.Ignored{
+				Key:    model.Ref{Kind: model.KindEndpoint, Name: svc + "/" + id}.String(),
+				Reason: fmt.Sprintf("service %q not found; the endpoint is not sent", svc),
+			})
+		}
+	}
+	slices.SortFunc(out, func(a, b model.Ignored) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 func joinRejections(rejected []model.Rejection) error {

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/chancery-xds/chancery/storage/model"
@@ -40,5 +41,30 @@ func TestRejectedErrorUnwraps(t *testing.T) {
 	}
 	if len(res.Groups) != 0 {
 		t.Errorf("a group exists without accepted listeners: %v", res.Groups)
+	}
+}
+
+// Endpoints of a service that does not exist are reported as ignored and
+// change nothing else; those of a rejected service are not: the service's
+// rejection already says why they are not sent.
+func TestEndpointsOfMissingServiceAreIgnored(t *testing.T) {
+	snap := model.NewSnapshot(1)
+	snap.Services["web"] = &model.Service{Protocol: model.ProtocolHTTP}
+	snap.Put(model.Ref{Kind: model.KindEndpoint, Name: "web/a"}, []byte(`{"address":"192.0.2.1","port":80}`))
+	snap.Put(model.Ref{Kind: model.KindEndpoint, Name: "web2/a"}, []byte(`{"address":"192.0.2.2","port":80}`))
+	snap.Put(model.Ref{Kind: model.KindService, Name: "broken"}, []byte(`{"protocol":"nope"}`))
+	snap.Put(model.Ref{Kind: model.KindEndpoint, Name: "broken/a"}, []byte(`{"address":"192.0.2.3","port":80}`))
+	snap.Ignored = []model.Ignored{{Key: "service/typo", Reason: "no kind"}}
+	snap.SortRejections()
+	res, _ := Translate(snap)
+	want := []model.Ignored{
+		{Key: "endpoints/web2/a", Reason: `service "web2" not found; the endpoint is not sent`},
+		{Key: "service/typo", Reason: "no kind"},
+	}
+	if !slices.Equal(res.Ignored, want) {
+		t.Fatalf("ignored %v, want %v", res.Ignored, want)
+	}
+	if len(res.Rejected) != 1 || res.Rejected[0].Ref.Name != "broken" {
+		t.Fatalf("rejected %v, want only services/broken", res.Rejected)
 	}
 }

@@ -82,7 +82,9 @@ func New(k Kind) (Object, error) {
 // Decode strictly decodes one object's JSON value and validates it. An
 // unknown field, a wrong type, trailing data or an invalid value is an error
 // that names the field; it does not repeat the object's key, which callers
-// carry in a Rejection (whose Error names it) or add themselves.
+// carry in a Rejection (whose Error names it) or add themselves. An object
+// usable in part (a route table with some bad routes) is returned together
+// with the error that says which parts are left out.
 func Decode(ref Ref, data []byte) (Object, error) {
 	if err := ValidateName(ref); err != nil {
 		return nil, err
@@ -95,9 +97,20 @@ func Decode(ref Ref, data []byte) (Object, error) {
 		return nil, err
 	}
 	if err := obj.Validate(); err != nil {
+		if p, ok := obj.(partial); ok && p.keepPart(err) {
+			return obj, err
+		}
 		return nil, err
 	}
 	return obj, nil
+}
+
+// partial is a kind whose objects can be served in part: a route table
+// whose errors are confined to some routes or virtual hosts.
+type partial interface {
+	// keepPart marks the parts err rejects and reports whether the rest
+	// is worth serving.
+	keepPart(err error) bool
 }
 
 // DecodeStrict decodes JSON into v, refusing unknown fields and trailing data.

@@ -90,6 +90,26 @@ func (r Ref) String() string { return r.Kind.Segment() + "/" + r.Name }
 type Rejection struct {
 	Ref Ref
 	Err error
+	// Serving, when not nil, is the object's last accepted version, which
+	// every replica serves while the live value is rejected
+	// (docs/bad-writes.md has the rule).
+	Serving *Accepted
+}
+
+// Accepted is an earlier version of an object that is served in place of
+// its rejected live value.
+type Accepted struct {
+	Revision int64  // etcd mod revision of the accepted version
+	For      int64  // mod revision of the rejected live value it stands in for
+	Value    []byte // the accepted value as etcd held it
+}
+
+// Ignored is a key under the prefix that Chancery serves nothing from and
+// that is no object's rejection: a key of no kind, or an endpoint of a
+// service that does not exist. It changes nothing else.
+type Ignored struct {
+	Key    string // below the prefix, as etcd holds it (it may not be valid UTF-8)
+	Reason string
 }
 
 func (r Rejection) Error() string { return r.Ref.String() + ": " + r.Err.Error() }
@@ -105,6 +125,12 @@ type Snapshot struct {
 	Listeners   map[string]*Listener
 	Health      map[string]map[string]*Health // service -> endpoint id -> verdict
 	Rejected    []Rejection
+	// Ignored lists the keys of no kind, sorted by key.
+	Ignored []Ignored
+	// Created is each listener's etcd create revision: of two listeners
+	// that would bind one port, the one created first keeps it. A listener
+	// missing here (not yet written) counts as created last.
+	Created map[string]int64
 
 	// Changed, when not nil, lists every object that differs from the
 	// snapshot at revision Base (written, deleted, or newly rejected): a
@@ -123,6 +149,7 @@ func NewSnapshot(rev int64) *Snapshot {
 		RouteTables: map[string]*RouteTable{},
 		Listeners:   map[string]*Listener{},
 		Health:      map[string]map[string]*Health{},
+		Created:     map[string]int64{},
 	}
 }
 
@@ -226,13 +253,15 @@ func (d Duration) check(v *validator, field string) {
 }
 
 // Put decodes one stored value and adds it to the snapshot, or records why
-// it was rejected. It is how every snapshot is built, so all replicas and
+// it was rejected; an object usable in part is added and its rejection
+// recorded too. It is how every snapshot is built, so all replicas and
 // tools judge the same bytes the same way.
 func (s *Snapshot) Put(ref Ref, data []byte) {
 	obj, err := Decode(ref, data)
+	if obj != nil {
+		s.Add(ref, obj)
+	}
 	if err != nil {
 		s.Reject(ref, err)
-		return
 	}
-	s.Add(ref, obj)
 }

@@ -17,6 +17,14 @@ type VirtualHost struct {
 	Name    string   `json:"name"`
 	Domains []string `json:"domains"`
 	Routes  []Route  `json:"routes"`
+
+	// Set by decoding when the table is served in part (partial.go): Err
+	// is why this virtual host is rejected, and its domains answer 503 with
+	// the reason; LeftOut means it cannot be sent at all; BadDomains are
+	// the indexes of its rejected domains, which are not sent.
+	Err        error `json:"-"`
+	LeftOut    bool  `json:"-"`
+	BadDomains []int `json:"-"`
 }
 
 // Route matches requests and says what to do with them: send them to one
@@ -33,6 +41,10 @@ type Route struct {
 	RequestHeadersToAdd    []HeaderValue     `json:"request_headers_to_add,omitempty"`
 	RequestHeadersToRemove []string          `json:"request_headers_to_remove,omitempty"`
 	ResponseHeadersToAdd   []HeaderValue     `json:"response_headers_to_add,omitempty"`
+
+	// Err, set by decoding, is why this route is rejected while the rest
+	// of its table is served: it answers 503 with the reason.
+	Err error `json:"-"`
 }
 
 // RouteMatch selects requests by path (exactly one of prefix, path, regex)

@@ -52,14 +52,11 @@ func (r *Report) OK() bool { return len(r.Errors) == 0 }
 // accepted now may become rejected.
 func Online(cur *storage.Contents, docs []manifest.Document) *Report {
 	overlay := map[model.Ref][]byte{}
-	for ref, st := range cur.Objects {
-		overlay[ref] = st.Value
-	}
 	for _, d := range docs {
 		overlay[d.Ref] = d.Value
 	}
 	ix := indexDocs(docs)
-	after := snapshotOf(cur.Revision, overlay)
+	after := cur.Overlay(overlay)
 	r := judge(cur.Snapshot(), after, ix)
 	r.Warnings = append(r.Warnings, orphanEndpoints(after, ix)...)
 	return r
@@ -68,13 +65,7 @@ func Online(cur *storage.Contents, docs []manifest.Document) *Report {
 // Delete judges deleting ref: nothing accepted now may become rejected,
 // as a route to a deleted service would.
 func Delete(cur *storage.Contents, ref model.Ref) *Report {
-	rest := map[model.Ref][]byte{}
-	for r, st := range cur.Objects {
-		if r != ref {
-			rest[r] = st.Value
-		}
-	}
-	return judge(cur.Snapshot(), snapshotOf(cur.Revision, rest), indexDocs(nil))
+	return judge(cur.Snapshot(), cur.Overlay(map[model.Ref][]byte{ref: nil}), indexDocs(nil))
 }
 
 // Offline judges documents on their own, without etcd. A reference to an

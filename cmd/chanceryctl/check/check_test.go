@@ -90,9 +90,9 @@ func TestOnline(t *testing.T) {
 	if got := messages(r.Errors); !strings.Contains(got, `service "pay" not found`) {
 		t.Errorf("dangling reference: %s", got)
 	}
-	// A listener named earlier takes port 80 from web-http.
+	// A new listener never takes port 80 from web-http, whatever its name.
 	r = Online(cur, []manifest.Document{doc(model.KindListener, "a-first", `{"port":80,"protocol":"http","route_table":"web","groups":["edge"]}`)})
-	if got := messages(r.Errors); got != `listeners/web-http (in etcd): would be rejected after this change: field port: 0.0.0.0:80 overlaps listener "a-first" (0.0.0.0:80) in group "edge"; listener not sent` {
+	if got := messages(r.Errors); got != `f.yaml: document 1 (listeners/a-first, line 1): field port: 0.0.0.0:80 overlaps older listener "web-http" (0.0.0.0:80) in group "edge"; listener not sent` {
 		t.Errorf("breaking an accepted object: %q", got)
 	}
 	if r := Online(cur, []manifest.Document{doc(model.KindService, "pay", `{"protocol":"grpc"}`), doc(model.KindRouteTable, "main", routeToPay)}); !r.OK() {
