@@ -211,11 +211,9 @@ func reason(t *target, err error) string {
 	if err == nil {
 		return fmt.Sprintf("%d consecutive checks passed", t.spec.healthy)
 	}
-	s := fmt.Sprintf("%d consecutive checks failed, last: %v", t.spec.unhealthy, err)
-	if len(s) > maxReason {
-		s = s[:maxReason]
-	}
-	return s
+	// The error can quote what the endpoint answered: made safe, it is
+	// valid UTF-8 and bounded, cut at a rune, in health/ and in logs.
+	return model.SafeText(fmt.Sprintf("%d consecutive checks failed, last: %v", t.spec.unhealthy, err), maxReason)
 }
 
 // flush writes the pending verdicts in fenced transactions.

@@ -130,7 +130,8 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 	harness.Eventually(t, timeout, 10*time.Millisecond, cond)
 }
 
-func put(t *testing.T, cli *clientv3.Client, key string, value any) {
+// put writes one key below the prefix and returns the revision it made.
+func put(t *testing.T, cli *clientv3.Client, key string, value any) int64 {
 	t.Helper()
 	s, ok := value.(string)
 	if !ok {
@@ -142,9 +143,11 @@ func put(t *testing.T, cli *clientv3.Client, key string, value any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := cli.Put(ctx, prefix+"/"+key, s); err != nil {
+	resp, err := cli.Put(ctx, prefix+"/"+key, s)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return resp.Header.Revision
 }
 
 func del(t *testing.T, cli *clientv3.Client, key string) {

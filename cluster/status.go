@@ -78,7 +78,7 @@ func (w *statusWriter) sync(ctx context.Context, in *input) error {
 	want := desiredStatus(w.ks, in)
 	var keys []string
 	for key, st := range want {
-		if have, ok := w.current[key]; ok && have.State == st.State && have.Reason == st.Reason {
+		if have, ok := w.current[key]; ok && have.Same(st) {
 			want[key] = have // unchanged: keep the revision it got this state at
 			continue
 		}
@@ -161,15 +161,27 @@ func desiredStatus(ks storage.Keyspace, in *input) map[string]storage.ObjectStat
 		rejected = snap.Rejected // the translator's list includes these; without it, these are all there is
 	}
 	reasons := map[string][]string{}
+	serving := map[string]*storage.ServingRecord{}
 	for _, rj := range rejected {
-		if rj.Ref.Kind == model.KindHealth {
+		if rj.Ref.Kind == model.KindHealth || len(rj.Ref.Name) > model.KeyTextMax {
+			// A name that long is no valid name; its status key would be
+			// as long, and one write too large for etcd would hold up
+			// every status. Logs, metrics, /debug/snapshot and
+			// chanceryctl get still report it.
 			continue
 		}
-		key := ks.StatusKey(rj.Ref)
+		key := ks.StatusKey(rj.Ref) // an invalid name too: the record names the very key to fix
 		reasons[key] = append(reasons[key], rj.Err.Error())
+		if a := rj.Serving; a != nil {
+			// Kept beyond compaction, for replicas that start later.
+			serving[key] = &storage.ServingRecord{Revision: a.Revision, For: a.For, Value: a.Value}
+		}
 	}
 	for key, rs := range reasons {
-		out[key] = storage.ObjectStatus{State: storage.StatusRejected, Reason: strings.Join(rs, "; "), Revision: rev}
+		// Bounded and valid UTF-8, so the record reads back as written
+		// and is not rewritten on every sync.
+		reason := model.SafeText(strings.Join(rs, "; "), model.ReasonTextMax)
+		out[key] = storage.ObjectStatus{State: storage.StatusRejected, Reason: reason, Revision: rev, Serving: serving[key]}
 	}
 	return out
 }

@@ -89,3 +89,47 @@ func TestObjectStatus(t *testing.T) {
 		}
 	}
 }
+
+// A live object that turns invalid is recorded rejected with the version
+// every replica serves in its place, so that version outlives etcd's
+// compaction of the key's history; a fix clears it.
+func TestStatusRecordsTheServedVersion(t *testing.T) {
+	e, cli := etcdtest.Start(t)
+	accepted := put(t, cli, "services/web", `{"protocol":"http","lb_policy":"random"}`)
+	startNode(t, e, "a", nodeOptions{})
+	waitStatuses(t, cli, func(st map[string]string) error {
+		if st["services/web"] != "accepted" {
+			return fmt.Errorf("status %v, want services/web accepted", st)
+		}
+		return nil
+	})
+	bad := put(t, cli, "services/web", `{"protocol":"http","lb_policy":"rand`)
+	record := func() (storage.ObjectStatus, error) {
+		var st storage.ObjectStatus
+		x := getPrefix(t, cli, "status/")["services/web"]
+		if x == nil {
+			return st, fmt.Errorf("no status/services/web")
+		}
+		return st, json.Unmarshal([]byte(x.value), &st)
+	}
+	eventually(t, 10*time.Second, func() error {
+		st, err := record()
+		switch {
+		case err != nil:
+			return err
+		case st.State != storage.StatusRejected || st.Serving == nil:
+			return fmt.Errorf("status %+v, want rejected with the version served", st)
+		case st.Serving.Revision != accepted || st.Serving.For != bad || string(st.Serving.Value) != `{"protocol":"http","lb_policy":"random"}`:
+			return fmt.Errorf("serving %+v (%s), want revision %d for %d", st.Serving, st.Serving.Value, accepted, bad)
+		}
+		return nil
+	})
+	put(t, cli, "services/web", `{"protocol":"http"}`)
+	eventually(t, 10*time.Second, func() error {
+		st, err := record()
+		if err != nil || st.State != storage.StatusAccepted || st.Serving != nil {
+			return fmt.Errorf("status %+v (%v), want accepted with nothing else served", st, err)
+		}
+		return nil
+	})
+}

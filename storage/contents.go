@@ -2,11 +2,12 @@ package storage
 
 import (
 	"context"
-	"math"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -33,6 +34,8 @@ type Stored struct {
 type Contents struct {
 	Revision int64
 	Objects  map[model.Ref]*Stored
+	// Ignored is the keys of no kind, read only with every kind.
+	Ignored []model.Ignored
 }
 
 // readPageSize bounds each range read, as the watcher's pages do.
@@ -66,6 +69,11 @@ func readContents(ctx context.Context, cli *clientv3.Client, ks Keyspace, kinds 
 			return nil, err
 		}
 	}
+	if len(kinds) == len(model.Kinds) {
+		if err := c.readIgnored(ctx, cli, ks); err != nil {
+			return nil, err
+		}
+	}
 	for _, st := range c.Objects {
 		e := st.entry()
 		if !e.wantsFallback() {
@@ -77,6 +85,29 @@ func readContents(ctx context.Context, cli *clientv3.Client, ks Keyspace, kinds 
 		st.Serving = e.serving
 	}
 	return c, nil
+}
+
+// readIgnored finds the keys of no kind, reading keys only, in pages.
+func (c *Contents) readIgnored(ctx context.Context, cli *clientv3.Client, ks Keyspace) error {
+	end := clientv3.GetPrefixRangeEnd(ks.Prefix())
+	key := ks.Prefix()
+	ignored := map[string]string{}
+	for {
+		resp, err := cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithLimit(readPageSize), clientv3.WithKeysOnly(), clientv3.WithRev(c.Revision))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", ks.Prefix(), err)
+		}
+		for _, kv := range resp.Kvs {
+			if _, kind, why := ks.classify(string(kv.Key)); kind == keyUnknown {
+				ignored[strings.TrimPrefix(string(kv.Key), ks.Prefix())] = why
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			c.Ignored = ignoredList(ignored)
+			return nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
 }
 
 // entry judges the stored value as the watcher does.
@@ -147,6 +178,7 @@ func (c *Contents) Overlay(values map[model.Ref][]byte) *model.Snapshot {
 			e.addTo(s)
 		}
 	}
+	s.Ignored = c.Ignored
 	s.SortRejections()
 	return s
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/chancery-xds/chancery/storage/model"
 )
 
-
 // serving checks that a snapshot serves web's accepted version as it was
 // at revision accepted, in place of the rejected live value at live.
 func serving(snap *model.Snapshot, accepted, live int64) error {

@@ -127,7 +127,7 @@ func TestWatcherLoadsPagesAndRejectsBadObjects(t *testing.T) {
 	}
 	want := []string{
 		"services/bad: invalid JSON: empty or truncated value",
-		`services/typo: field lb_polcy: unknown field`,
+		`services/typo: field lb_polcy: unknown field (did you mean "lb_policy"?)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rejections:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -42,6 +42,7 @@ type Server struct {
 	groups    map[string]*groupSnapshot // published snapshot per group, including empty ones
 	revision  int64                     // etcd revision of the last publish
 	rejected  map[string]string         // key -> reason, as last logged
+	ignored   *ignoredKeys              // keys of no kind, as last logged
 	published atomic.Bool               // a first publish succeeded: ready to serve
 }
 
@@ -60,6 +61,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		groups:   map[string]*groupSnapshot{},
 		enc:      newEncoder(),
 		rejected: map[string]string{},
+		ignored:  newIgnoredKeys(cfg.Registerer),
 	}
 }
 
@@ -76,6 +78,7 @@ func (s *Server) Publish(res *translator.Resources) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.logRejections(res.Rejected)
+	s.ignored.report(s.log, res.Ignored)
 
 	names := make([]string, 0, len(res.Groups)+len(s.groups))
 	for g := range res.Groups {
@@ -198,12 +201,16 @@ func (s *Server) Resources(group, typeName string) ([]proto.Message, bool) {
 }
 
 // logRejections logs each rejection once, when it appears or changes, and
-// when it clears, and keeps the per-key gauge current.
+// when it clears, and keeps the per-key gauge current. Keys and reasons
+// are shown as model.SafeText makes them: a key is any bytes an operator
+// wrote to etcd, and a label that is not valid UTF-8 panics.
 func (s *Server) logRejections(rejected []model.Rejection) {
 	now := make(map[string]string, len(rejected))
+	s.metrics.rejected.Reset()
 	for _, r := range rejected {
-		key, reason := r.Ref.String(), r.Err.Error()
+		key, reason := rejectionText(r)
 		now[key] = reason
+		s.metrics.rejected.WithLabelValues(string(r.Ref.Kind), key).Set(1)
 		if s.rejected[key] != reason {
 			s.log.Warn("object rejected", zap.String("key", key), zap.String("kind", string(r.Ref.Kind)), zap.String("reason", reason))
 		}
@@ -214,13 +221,14 @@ func (s *Server) logRejections(rejected []model.Rejection) {
 		}
 	}
 	s.rejected = now
-	s.metrics.rejected.Reset()
-	for _, r := range rejected {
-		s.metrics.rejected.WithLabelValues(string(r.Ref.Kind), r.Ref.String()).Set(1)
-	}
 }
 
-// Rejections returns the current rejections, key -> reason.
+// rejectionText is a rejection's key and reason, safe to log and export.
+func rejectionText(r model.Rejection) (key, reason string) {
+	return model.SafeText(r.Ref.String(), model.KeyTextMax), model.SafeText(r.Reason(), model.ReasonTextMax)
+}
+
+// Rejections returns the current rejections, key -> reason, as logged.
 func (s *Server) Rejections() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

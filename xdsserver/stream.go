@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/chancery-xds/chancery/storage/model"
 )
 
 // stream is one xDS stream, state of the world or delta. Two goroutines
@@ -198,9 +200,7 @@ func (st *stream) identify(node *corev3.Node) {
 	if st.group != nil {
 		return
 	}
-	if node == nil {
-		node = &corev3.Node{}
-	}
+	node = shownNode(node) // nil: no id, no group
 	st.statusMu.Lock()
 	st.node = node
 	st.statusMu.Unlock()
@@ -222,7 +222,7 @@ func (st *stream) typeOf(typeURL string) (typeIdx, bool, error) {
 	}
 	typ, ok := indexOf(typeURL)
 	if !ok {
-		st.srv.log.Debug("request for a type Chancery does not serve", zap.String("type", typeURL))
+		st.srv.log.Debug("request for a type Chancery does not serve", zap.String("type", model.SafeText(typeURL, nodeTextMax)))
 	}
 	return typ, ok, nil
 }
@@ -445,11 +445,16 @@ func (st *stream) sent(typ typeIdx, version string, resources int) {
 
 // record notes an ACK or a NACK.
 func (st *stream) record(typ typeIdx, version string, nack *rpcstatus.Status) {
+	version = model.SafeText(version, nodeTextMax) // the Envoy's word: ours are hashes, which it keeps
+	var nackError string
+	if nack != nil {
+		nackError = safeLines(nack.GetMessage(), nackTextMax)
+	}
 	st.statusMu.Lock()
 	s := &st.status[typ]
 	node := st.node
 	if nack != nil {
-		s.NackError = nack.GetMessage()
+		s.NackError = nackError
 	} else {
 		s.Acked, s.NackError = version, ""
 	}
@@ -461,13 +466,14 @@ func (st *stream) record(typ typeIdx, version string, nack *rpcstatus.Status) {
 	}
 	st.srv.metrics.nacksByType[typ].Inc()
 	st.srv.log.Warn("config rejected by Envoy", zap.String("node-id", node.GetId()), zap.String("group", node.GetCluster()),
-		zap.String("type", typeNames[typ]), zap.String("version", version), zap.String("error", nack.GetMessage()))
+		zap.String("type", typeNames[typ]), zap.String("version", version), zap.String("error", nackError))
 }
 
 // holds records the version a reconnecting node says it already has, as if
 // ACKed: a replica that finds nothing to send sends nothing, and without this
 // the node would look as if it held nothing.
 func (st *stream) holds(typ typeIdx, version string) {
+	version = model.SafeText(version, nodeTextMax)
 	st.statusMu.Lock()
 	if st.status[typ].Acked == "" {
 		st.status[typ].Acked = version

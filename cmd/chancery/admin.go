@@ -50,14 +50,15 @@ func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Wa
 }
 
 // debugSnapshot shows one group's versions and resources (?group=G), or
-// every group's versions and the current rejections.
+// every group's versions, the current rejections and the ignored keys.
 func debugSnapshot(rw http.ResponseWriter, r *http.Request, xds *xdsserver.Server) {
 	group, ok := r.URL.Query()["group"]
 	if !ok {
 		out := struct {
 			Groups   []xdsserver.GroupVersions `json:"groups"`
 			Rejected map[string]string         `json:"rejected"`
-		}{Rejected: xds.Rejections()}
+			Ignored  map[string]string         `json:"ignored"`
+		}{Rejected: xds.Rejections(), Ignored: xds.Ignored()}
 		for _, g := range xds.Groups() {
 			if v, ok := xds.Versions(g); ok {
 				out.Groups = append(out.Groups, v)

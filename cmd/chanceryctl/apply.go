@@ -12,6 +12,7 @@ import (
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/check"
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/manifest"
 	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/model"
 )
 
 // fileFlags are the -f and -R flags of apply, validate and diff.
@@ -89,18 +90,21 @@ func (a *app) readDocuments(ff fileFlags) ([]manifest.Document, error) {
 	return set.Documents, nil
 }
 
-// printFindings prints warnings then errors, one line each.
+// printFindings prints warnings then errors, one line each, made safe: a
+// finding about an object already in etcd names its key as etcd holds it.
 func (a *app) printFindings(r *check.Report) {
 	for _, f := range r.Warnings {
-		fmt.Fprintf(a.stderr, "warning: %v\n", f)
+		fmt.Fprintf(a.stderr, "warning: %s\n", finding(f))
 	}
 	for _, f := range r.Errors {
-		fmt.Fprintf(a.stderr, "error: %v\n", f)
+		fmt.Fprintf(a.stderr, "error: %s\n", finding(f))
 	}
 	for _, f := range r.Consequences {
-		fmt.Fprintf(a.stderr, "note: %v (follows from the errors above)\n", f)
+		fmt.Fprintf(a.stderr, "note: %s (follows from the errors above)\n", finding(f))
 	}
 }
+
+func finding(f any) string { return model.SafeText(fmt.Sprint(f), model.ReasonTextMax) }
 
 // refusal summarises why a report stops a write.
 func refusal(r *check.Report, docs int) string {

@@ -70,7 +70,7 @@ func (a *app) delete(ctx context.Context, ref model.Ref, dryRun, force bool) err
 		if force {
 			level = "warning"
 		}
-		fmt.Fprintf(a.stderr, "%s: %v\n", level, f)
+		fmt.Fprintf(a.stderr, "%s: %s\n", level, finding(f))
 	}
 	if !r.OK() && !force {
 		return fmt.Errorf("delete refused: %s would be rejected without %s (--force deletes anyway); nothing deleted", plural(len(r.Errors), "object"), ref)

@@ -180,7 +180,7 @@ func (a *app) listEndpoints(ctx context.Context, service, output string) error {
 		return err
 	}
 	defer e.close()
-	views, err := e.views(ctx)
+	views, _, err := e.views(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -79,7 +81,7 @@ func (a *app) get(ctx context.Context, kinds []model.Kind, name, output string) 
 		return err
 	}
 	defer e.close()
-	views, err := e.views(ctx)
+	views, ignored, err := e.views(ctx)
 	if err != nil {
 		return err
 	}
@@ -93,24 +95,51 @@ func (a *app) get(ctx context.Context, kinds []model.Kind, name, output string) 
 		return fmt.Errorf("%s %q not found", strings.ToLower(string(kinds[0])), name)
 	}
 	single := name != "" && len(sel) == 1 && sel[0].stored.Ref.Name == name
-	return a.printViews(sel, output, len(kinds) > 1, single)
+	if err := a.printViews(sel, output, len(kinds) > 1, single); err != nil {
+		return err
+	}
+	if len(kinds) > 1 && name == "" {
+		return a.printIgnored(ignored, output)
+	}
+	return nil
+}
+
+// printIgnored lists the keys Chancery serves nothing from: after the
+// table, or on stderr beside YAML and JSON, which stay documents apply
+// reads.
+func (a *app) printIgnored(ignored []model.Ignored, output string) error {
+	if len(ignored) == 0 {
+		return nil
+	}
+	if output != "table" {
+		for _, i := range ignored {
+			fmt.Fprintf(a.stderr, "ignored: %s: %s\n", model.SafeText(i.Key, model.KeyTextMax), model.SafeText(i.Reason, model.ReasonTextMax))
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nIGNORED KEY\tREASON")
+	for _, i := range ignored {
+		fmt.Fprintf(tw, "%s\t%s\n", model.SafeText(i.Key, model.KeyTextMax), model.SafeText(i.Reason, model.ReasonTextMax))
+	}
+	return tw.Flush()
 }
 
 // views reads the whole keyspace (the verdict on one object can depend on
 // any other) and judges every object with the translator.
-func (e *etcd) views(ctx context.Context) ([]objectView, error) {
+func (e *etcd) views(ctx context.Context) ([]objectView, []model.Ignored, error) {
 	rctx, cancel := e.request(ctx)
 	defer cancel()
 	cur, err := storage.ReadContents(rctx, e.cli, e.ks)
 	if err != nil {
-		return nil, e.explain(err)
+		return nil, nil, e.explain(err)
 	}
 	// The joined error repeats res.Rejected, which is what is used.
 	res, _ := translator.Translate(cur.Snapshot())
 	rejected := map[model.Ref]error{}
 	for _, r := range res.Rejected {
 		if _, dup := rejected[r.Ref]; !dup {
-			rejected[r.Ref] = r.Err
+			rejected[r.Ref] = errors.New(r.Reason())
 		}
 	}
 	var out []objectView
@@ -123,7 +152,7 @@ func (e *etcd) views(ctx context.Context) ([]objectView, error) {
 		}
 		out = append(out, objectView{stored: st, obj: obj, rejected: rejected[ref]})
 	}
-	return out, nil
+	return out, res.Ignored, nil
 }
 
 // matchesName selects by exact name; for endpoints and health, a service

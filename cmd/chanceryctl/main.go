@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chancery-xds/chancery/storage/model"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -60,7 +62,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// flag, or wrong arguments.
 		code, usage = exitUsage, true
 	}
-	msg := oneLine(err.Error())
+	msg := model.SafeText(oneLine(err.Error()), model.ReasonTextMax) // it may quote a key as etcd holds it
 	if usage {
 		msg += fmt.Sprintf(" (see '%s --help')", strings.TrimSpace("chanceryctl "+commandPath(root, args)))
 	}

@@ -47,7 +47,10 @@ func (a *app) printViews(views []objectView, output string, allKinds, single boo
 		if allKinds {
 			name = v.stored.Ref.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, verdict(v), detail(v), reason(v))
+		// Whatever etcd holds reaches a terminal only made safe: a key is
+		// any bytes, and a decoded value may hold control characters.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", model.SafeText(name, model.KeyTextMax), verdict(v),
+			model.SafeText(detail(v), model.ReasonTextMax), reason(v))
 	}
 	return tw.Flush()
 }
@@ -63,14 +66,17 @@ func reason(v objectView) string {
 	if v.rejected == nil {
 		return "-"
 	}
-	return oneLine(v.rejected.Error())
+	return model.SafeText(oneLine(v.rejected.Error()), model.ReasonTextMax)
 }
 
 func documentOf(v objectView) document {
 	ref := v.stored.Ref
-	d := document{Kind: string(ref.Kind), Name: ref.Name, Spec: specOf(v.stored.Value), Status: status{Accepted: v.rejected == nil}}
+	// A valid name is kept as it is, so that apply reads the document
+	// back; an invalid one, which apply refuses anyway, is shown escaped
+	// rather than with its bad bytes replaced.
+	d := document{Kind: string(ref.Kind), Name: model.SafeText(ref.Name, model.KeyTextMax), Spec: specOf(v.stored.Value), Status: status{Accepted: v.rejected == nil}}
 	if v.rejected != nil {
-		d.Status.Reason = v.rejected.Error()
+		d.Status.Reason = model.SafeText(v.rejected.Error(), model.ReasonTextMax)
 	}
 	if v.stored.Lease != 0 {
 		d.Status.Lease = fmt.Sprintf("%x", v.stored.Lease)

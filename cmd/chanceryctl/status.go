@@ -1,11 +1,20 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/model"
 )
 
 // statusCommand is the fleet view: every Envoy, the replica serving it, and
@@ -26,7 +35,9 @@ listeners and routes:
 The current version of a group is the one served by the replica that has
 applied the newest etcd revision; versions are content hashes, the same on
 every replica. Replicas publish their Envoys every half second, so a change
-shows after about that long. With NODE, status shows that Envoy in detail:
+shows after about that long. Below the Envoys, the objects the elected
+replica records as rejected (status/), with what is served in place of
+each: its last accepted version, or nothing. With NODE, status shows that Envoy in detail:
 versions sent, ACKed and current, and the whole NACK error.`,
 		Example: `  chanceryctl status
   chanceryctl status envoy-edge-1`,
@@ -44,9 +55,40 @@ versions sent, ACKed and current, and the whole NACK error.`,
 				return e.explain(err)
 			}
 			if len(args) == 0 {
-				return cluster.WriteFleet(a.stdout, fleet)
+				if err := cluster.WriteFleet(a.stdout, fleet); err != nil {
+					return err
+				}
+				return a.printRejected(ctx, e)
 			}
 			return cluster.WriteEnvoy(a.stdout, fleet, args[0], time.Now())
 		},
 	}
+}
+
+// printRejected lists the objects status/ records as rejected, as the
+// elected replica wrote them.
+func (a *app) printRejected(ctx context.Context, e *etcd) error {
+	resp, err := e.cli.Get(ctx, e.ks.StatusPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return e.explain(err)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	header := false
+	for _, kv := range resp.Kvs {
+		var st storage.ObjectStatus
+		if json.Unmarshal(kv.Value, &st) != nil || st.State != storage.StatusRejected {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw, "\nREJECTED OBJECT\tSERVING\tREASON")
+			header = true
+		}
+		serving := "nothing"
+		if st.Serving != nil {
+			serving = fmt.Sprintf("revision %d", st.Serving.Revision)
+		}
+		key := strings.TrimPrefix(string(kv.Key), e.ks.StatusPrefix())
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", model.SafeText(key, model.KeyTextMax), serving, model.SafeText(oneLine(st.Reason), model.ReasonTextMax))
+	}
+	return tw.Flush()
 }

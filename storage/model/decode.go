@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 )
@@ -113,8 +114,13 @@ type partial interface {
 	keepPart(err error) bool
 }
 
-// DecodeStrict decodes JSON into v, refusing unknown fields and trailing data.
+// DecodeStrict decodes JSON into v, refusing unknown fields, field names in
+// another case, duplicate keys, invalid UTF-8, wrong types and trailing
+// data; every field error names the field's full path (strict.go).
 func DecodeStrict(data []byte, v any) error {
+	if errs, ok := strictCheck(data, reflect.TypeOf(v)); ok && len(errs) > 0 {
+		return errs
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -114,6 +114,15 @@ type Ignored struct {
 
 func (r Rejection) Error() string { return r.Ref.String() + ": " + r.Err.Error() }
 
+// Reason is why the object is rejected and, if so, that its last accepted
+// version is served in its place.
+func (r Rejection) Reason() string {
+	if r.Serving == nil {
+		return r.Err.Error()
+	}
+	return fmt.Sprintf("%v (serving its last accepted version, revision %d)", r.Err, r.Serving.Revision)
+}
+
 // Snapshot is the whole keyspace decoded at one etcd revision. Objects that
 // failed decoding or validation are absent from the maps and listed in
 // Rejected, sorted by key.

@@ -12,12 +12,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // ChanceryOptions configures one chancery replica.
 type ChanceryOptions struct {
 	// EtcdEndpoints is passed as --etcd-endpoints (comma-joined). When empty the
-	// replica runs its embedded etcd with --data-dir in t.TempDir().
+	// replica runs its embedded etcd with --data-dir in t.TempDir(), on free
+	// client and peer ports (EmbeddedEtcdEndpoint), kept across restarts.
 	EtcdEndpoints []string
 	// ReplicaID is passed as --replica-id; empty picks replica-1, replica-2, ...
 	ReplicaID string
@@ -35,6 +37,7 @@ type Chancery struct {
 	opts     ChanceryOptions
 	xdsAddr  string
 	adminURL string
+	etcdURL  string // the embedded etcd's client URL; "" with EtcdEndpoints
 	proc     *process
 }
 
@@ -71,7 +74,9 @@ func StartChancery(t testing.TB, opts ChanceryOptions) *Chancery {
 		if len(opts.EtcdEndpoints) > 0 {
 			args = append(args, "--etcd-endpoints", strings.Join(opts.EtcdEndpoints, ","))
 		} else {
-			args = append(args, "--data-dir", filepath.Join(dir, "etcd.data"))
+			c.etcdURL = "http://" + loopback(FreePort(t))
+			args = append(args, "--data-dir", filepath.Join(dir, "etcd.data"),
+				"--embedded-etcd-client-url", c.etcdURL, "--embedded-etcd-peer-url", "http://"+loopback(FreePort(t)))
 		}
 		args = append(args, opts.ExtraArgs...)
 		c.proc = newProcess(t, "chancery "+opts.ReplicaID, bin, filepath.Join(dir, opts.ReplicaID+".log"), args)
@@ -95,6 +100,17 @@ func (c *Chancery) XDSAddress() string { return c.xdsAddr }
 
 // AdminURL returns the replica's admin base URL, http://127.0.0.1:port.
 func (c *Chancery) AdminURL() string { return c.adminURL }
+
+// EmbeddedEtcdEndpoint returns the client URL of the replica's embedded
+// etcd, for etcdctl and chanceryctl; "" when it was given EtcdEndpoints.
+func (c *Chancery) EmbeddedEtcdEndpoint() string { return c.etcdURL }
+
+// EmbeddedEtcdClient returns a client to the replica's embedded etcd,
+// closed when the test ends.
+func (c *Chancery) EmbeddedEtcdClient(t testing.TB) *clientv3.Client {
+	t.Helper()
+	return newEtcdClient(t, []string{c.etcdURL})
+}
 
 // ReplicaID returns the --replica-id the replica runs with.
 func (c *Chancery) ReplicaID() string { return c.opts.ReplicaID }

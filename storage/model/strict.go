@@ -1,0 +1,430 @@
+package model
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// encoding/json is lenient where Chancery must not be: it matches field
+// names case-insensitively ("PROTOCOL" sets protocol), keeps the last of
+// duplicate keys and replaces invalid UTF-8 with U+FFFD, each silently. The
+// strict pass below walks a value along the Go type it decodes into and
+// refuses all three before encoding/json sees the value, with the full
+// field path (virtual_hosts[0].routes[1].retries). It also checks each
+// value's JSON type, so a wrong type names its path with list indexes,
+// which encoding/json's own error leaves out.
+//
+// It scans the bytes itself rather than reading json.Decoder's tokens: the
+// token API allocates for every token, and a pass on it cost 1.6 times
+// encoding/json's whole decode of a typical route table
+// (BenchmarkDecodeRouteTable). Anything that is not well-formed JSON stops
+// the pass, and encoding/json reports the syntax error as it always has.
+
+// strictCheck returns every field error of data against t's JSON shape, or
+// ok false if data does not start with one well-formed JSON value.
+func strictCheck(data []byte, t reflect.Type) (errs FieldErrors, ok bool) {
+	w := &walker{data: data}
+	if !w.value(t) {
+		return nil, false
+	}
+	return w.errs, true
+}
+
+// walker reads one JSON value byte by byte. Its methods report false on
+// malformed JSON, which ends the walk.
+type walker struct {
+	data  []byte
+	pos   int
+	stack []pathElem
+	errs  FieldErrors
+}
+
+// pathElem is one step of the path to the value being read: a struct
+// field, a map key or a list index. The walker keeps the path as a stack
+// and writes it out only when an error needs it.
+type pathElem struct {
+	name  []byte // a field name or a map key; nil for a list index
+	index int
+	isKey bool // name is a map key
+}
+
+// path writes the current path, e.g. virtual_hosts[0].routes[1].retries.
+func (w *walker) path() string {
+	var b strings.Builder
+	for _, e := range w.stack {
+		switch {
+		case e.name == nil && !e.isKey:
+			b.WriteString("[" + strconv.Itoa(e.index) + "]")
+		case e.isKey:
+			b.WriteString("[" + strconv.QuoteToASCII(string(e.name)) + "]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			if name := string(e.name); plainName(name) {
+				b.WriteString(name)
+			} else {
+				b.WriteString(strconv.QuoteToASCII(name))
+			}
+		}
+	}
+	return b.String()
+}
+
+// plainName reports whether a field name can stand unquoted in a path.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *walker) add(format string, args ...any) {
+	w.errs = append(w.errs, &FieldError{Field: w.path(), Msg: fmt.Sprintf(format, args...)})
+}
+
+// value reads one value that decodes into t (nil: any JSON).
+func (w *walker) value(t reflect.Type) bool {
+	w.skipSpace()
+	if w.pos >= len(w.data) {
+		return false
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && decodesItself(t) {
+		return w.custom(t)
+	}
+	switch c := w.data[w.pos]; c {
+	case '{', '[':
+		return w.composite(c, t)
+	case '"':
+		_, invalid, ok := w.str(false)
+		if invalid != "" {
+			w.add("%s", invalid)
+		}
+		w.checkKind(t, reflect.String, "string")
+		return ok
+	case 't', 'f':
+		if !w.literal("true") && !w.literal("false") {
+			return false
+		}
+		w.checkKind(t, reflect.Bool, "bool")
+		return true
+	case 'n':
+		return w.literal("null") // null leaves a Go value as it is
+	}
+	lit, ok := w.number()
+	if ok && t != nil && !numberFits(lit, t) {
+		w.add("want %s, got JSON number %s", t, lit)
+	}
+	return ok
+}
+
+// checkKind reports a string or bool where t wants something else.
+func (w *walker) checkKind(t reflect.Type, want reflect.Kind, got string) {
+	if t != nil && t.Kind() != want && t.Kind() != reflect.Interface {
+		w.add("want %s, got JSON %s", t, got)
+	}
+}
+
+// custom checks a value of a type that decodes itself (a time): its bytes
+// as any JSON, then its own UnmarshalJSON, so that its error carries the
+// path. Duration's never fails (Validate reports a bad one, by path).
+func (w *walker) custom(t reflect.Type) bool {
+	start := w.pos
+	if !w.value(nil) {
+		return false
+	}
+	if t == durationType {
+		return true
+	}
+	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(w.data[start:w.pos]); err != nil {
+		w.add("invalid value: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return true
+}
+
+// composite reads an object or list, which opens with c.
+func (w *walker) composite(c byte, t reflect.Type) bool {
+	var kind reflect.Kind
+	if t != nil {
+		kind = t.Kind()
+	}
+	switch {
+	case c == '[' && (kind == reflect.Slice || kind == reflect.Array):
+		return w.list(t.Elem())
+	case c == '{' && kind == reflect.Struct:
+		return w.object(structOf(t), nil)
+	case c == '{' && kind == reflect.Map:
+		return w.object(nil, t.Elem())
+	case t != nil && kind != reflect.Interface:
+		got := "object"
+		if c == '[' {
+			got = "array"
+		}
+		w.add("want %s, got JSON %s", t, got)
+	}
+	if c == '[' {
+		return w.list(nil)
+	}
+	return w.object(nil, nil)
+}
+
+func (w *walker) list(elem reflect.Type) bool {
+	w.pos++ // '['
+	w.skipSpace()
+	if w.skip(']') {
+		return true
+	}
+	w.stack = append(w.stack, pathElem{})
+	defer w.pop()
+	for i := 0; ; i++ {
+		w.stack[len(w.stack)-1].index = i
+		if !w.value(elem) {
+			return false
+		}
+		switch w.next() {
+		case ',':
+		case ']':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// object reads the members of an object: a struct's fields when st is not
+// nil, else a map's (or any object's) keys, each value decoding into elem.
+func (w *walker) object(st *structInfo, elem reflect.Type) bool {
+	w.pos++ // '{'
+	w.skipSpace()
+	if w.skip('}') {
+		return true
+	}
+	var small [16][]byte
+	keys := keySet{list: small[:0]}
+	w.stack = append(w.stack, pathElem{isKey: st == nil})
+	defer w.pop()
+	for {
+		w.skipSpace()
+		if !w.skip('"') {
+			return false
+		}
+		w.pos-- // str reads the quote
+		key, invalid, ok := w.str(true)
+		if !ok {
+			return false
+		}
+		w.stack[len(w.stack)-1].name = key
+		if invalid != "" {
+			w.add("key %s", invalid)
+		}
+		if !keys.insert(key) {
+			w.add("duplicate key")
+		}
+		vt := elem
+		if st != nil {
+			f, known := st.fields[string(key)]
+			if !known {
+				w.add("unknown field%s", st.suggest(string(key)))
+			}
+			vt = f // nil for an unknown field: its value is only read
+		}
+		if w.next() != ':' || !w.value(vt) {
+			return false
+		}
+		switch w.next() {
+		case ',':
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (w *walker) pop() { w.stack = w.stack[:len(w.stack)-1] }
+
+func (w *walker) skipSpace() {
+	for w.pos < len(w.data) {
+		switch w.data[w.pos] {
+		case ' ', '\t', '\r', '\n':
+			w.pos++
+		default:
+			return
+		}
+	}
+}
+
+// next skips space and consumes one byte, 0 at the end of data.
+func (w *walker) next() byte {
+	w.skipSpace()
+	if w.pos >= len(w.data) {
+		return 0
+	}
+	w.pos++
+	return w.data[w.pos-1]
+}
+
+// skip consumes c if it comes next.
+func (w *walker) skip(c byte) bool {
+	if w.pos < len(w.data) && w.data[w.pos] == c {
+		w.pos++
+		return true
+	}
+	return false
+}
+
+func (w *walker) literal(lit string) bool {
+	if !bytes.HasPrefix(w.data[w.pos:], []byte(lit)) {
+		return false
+	}
+	w.pos += len(lit)
+	return true
+}
+
+// number reads a number as JSON's grammar has it and returns its text.
+func (w *walker) number() ([]byte, bool) {
+	start := w.pos
+	w.skip('-')
+	if !w.skip('0') && w.digits() == 0 {
+		return nil, false
+	}
+	if w.skip('.') && w.digits() == 0 {
+		return nil, false
+	}
+	if w.skip('e') || w.skip('E') {
+		if !w.skip('+') {
+			w.skip('-')
+		}
+		if w.digits() == 0 {
+			return nil, false
+		}
+	}
+	return w.data[start:w.pos], true
+}
+
+func (w *walker) digits() int {
+	n := 0
+	for w.pos < len(w.data) && '0' <= w.data[w.pos] && w.data[w.pos] <= '9' {
+		w.pos++
+		n++
+	}
+	return n
+}
+
+// str reads a string and returns its text: unescaped when unescape is set
+// (a key), else as written. invalid says why encoding/json would have
+// altered it (an invalid byte, a lone surrogate escape), "" if it would not.
+func (w *walker) str(unescape bool) (text []byte, invalid string, ok bool) {
+	w.pos++ // '"'
+	start, escaped := w.pos, false
+	for w.pos < len(w.data) {
+		switch c := w.data[w.pos]; {
+		case c == '"':
+			text = w.data[start:w.pos]
+			w.pos++
+			if escaped && unescape {
+				var s string
+				if json.Unmarshal(w.data[start-1:w.pos], &s) != nil {
+					return nil, "", false
+				}
+				text = []byte(s)
+			}
+			return text, invalid, true
+		case c == '\\':
+			escaped = true
+			bad, ok := w.escape()
+			if !ok {
+				return nil, "", false
+			}
+			invalid = cmp.Or(invalid, bad)
+		case c < 0x20:
+			return nil, "", false // JSON strings hold no raw control characters
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(w.data[w.pos:])
+			if r == utf8.RuneError && size == 1 {
+				invalid = cmp.Or(invalid, "not valid UTF-8")
+			}
+			w.pos += size
+		default:
+			w.pos++
+		}
+	}
+	return nil, "", false
+}
+
+// errLoneSurrogate is what encoding/json turns into U+FFFD.
+const errLoneSurrogate = `not valid UTF-8: a \u escape of a lone surrogate`
+
+// escape reads one escape sequence. A \u escape of a surrogate must be the
+// first half of a pair whose second half follows.
+func (w *walker) escape() (invalid string, ok bool) {
+	if w.pos+1 >= len(w.data) {
+		return "", false
+	}
+	switch w.data[w.pos+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		w.pos += 2
+		return "", true
+	case 'u':
+	default:
+		return "", false
+	}
+	r, ok := w.hex4()
+	switch {
+	case !ok:
+		return "", false
+	case r < 0xD800 || r > 0xDFFF:
+		return "", true
+	case r >= 0xDC00 || !bytes.HasPrefix(w.data[w.pos:], []byte(`\u`)):
+		return errLoneSurrogate, true
+	}
+	save := w.pos
+	low, ok := w.hex4()
+	switch {
+	case !ok:
+		return "", false
+	case low < 0xDC00 || low > 0xDFFF:
+		w.pos = save // not the second half: it is read as an escape of its own
+		return errLoneSurrogate, true
+	}
+	return "", true
+}
+
+// hex4 reads the escape `\uXXXX` at pos.
+func (w *walker) hex4() (rune, bool) {
+	if w.pos+6 > len(w.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range w.data[w.pos+2 : w.pos+6] {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	w.pos += 6
+	return r, true
+}
