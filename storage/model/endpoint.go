@@ -19,16 +19,11 @@ type Endpoint struct {
 // Validate checks every field and reports all problems at once.
 func (e *Endpoint) Validate() error {
 	v := &validator{}
+	e.checkLimits(v) // port, weight and every size, from Limits (limits_check.go)
 	if e.Address == "" {
 		v.add("address", "required")
 	} else if _, err := netip.ParseAddr(e.Address); err != nil {
 		v.add("address", "want an IP address, got %q", e.Address)
-	}
-	if e.Port == 0 || e.Port > 65535 {
-		v.add("port", "must be 1-65535, got %d", e.Port)
-	}
-	if e.Weight > 128 {
-		v.add("weight", "must be 1-128, got %d", e.Weight)
 	}
 	if strings.ContainsAny(e.Zone, "/\x00") {
 		v.add("zone", "must not contain '/' or NUL")
@@ -62,6 +57,7 @@ type Health struct {
 // Validate checks every field and reports all problems at once.
 func (h *Health) Validate() error {
 	v := &validator{}
+	h.checkLimits(v)
 	if h.Status != Healthy && h.Status != Unhealthy {
 		v.add("status", "want healthy or unhealthy, got %q", h.Status)
 	}

@@ -33,13 +33,11 @@ func (l *Listener) BindAddress() string {
 // Validate checks every field and reports all problems at once.
 func (l *Listener) Validate() error {
 	v := &validator{}
+	l.checkLimits(v) // port and every size, from Limits (limits_check.go)
 	if l.Address != "" {
 		if _, err := netip.ParseAddr(l.Address); err != nil {
 			v.add("address", "want an IP address, got %q", l.Address)
 		}
-	}
-	if l.Port == 0 || l.Port > 65535 {
-		v.add("port", "must be 1-65535, got %d", l.Port)
 	}
 	switch l.Protocol {
 	case ListenerHTTP:

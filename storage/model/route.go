@@ -134,6 +134,7 @@ func (r *Route) ServiceNames() []string {
 // Validate checks every field and reports all problems at once.
 func (rt *RouteTable) Validate() error {
 	v := &validator{}
+	rt.checkLimits(v) // every size and count, from Limits (limits_route.go)
 	if len(rt.VirtualHosts) == 0 {
 		v.add("virtual_hosts", "at least one virtual host is required")
 	}
@@ -175,6 +176,8 @@ func checkDomain(d string) string {
 		return "must not be empty"
 	case d == "*":
 		return ""
+	case strings.ContainsAny(d, "\r\n\x00"):
+		return "must not contain CR, LF or NUL" // Envoy's VirtualHost.domains rule (PGV)
 	case strings.ContainsAny(d, " \t/"):
 		return fmt.Sprintf("%q is not a host name", d)
 	case strings.Count(d, "*") > 1 || (strings.Contains(d, "*") && !strings.HasPrefix(d, "*") && !strings.HasSuffix(d, "*")):
@@ -210,14 +213,6 @@ func (r *Route) validate(v *validator, p string) {
 	}
 	if total > 1<<31 {
 		v.add(p+".weighted_services", "weights add up to %d, more than 2^31", total)
-	}
-	if dr := r.DirectResponse; dr != nil {
-		if dr.Status < 200 || dr.Status > 599 {
-			v.add(p+".direct_response.status", "must be 200-599, got %d", dr.Status)
-		}
-		if len(dr.Body) > MaxDirectResponseBody {
-			v.add(p+".direct_response.body", "is %d bytes; Envoy refuses direct responses over %d", len(dr.Body), MaxDirectResponseBody)
-		}
 	}
 	if rd := r.Redirect; rd != nil {
 		switch rd.Status {
@@ -307,7 +302,9 @@ func checkRegex(v *validator, field, re string) {
 	}
 	if _, err := regexp.Compile(re); err != nil {
 		v.add(field, "regex does not compile: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return
 	}
+	checkRE2Size(v, field, re) // what Go compiles, Envoy's RE2 may still refuse
 }
 
 func checkHeaderValues(v *validator, p string, hs []HeaderValue) {
@@ -326,9 +323,6 @@ func checkHeaderValues(v *validator, p string, hs []HeaderValue) {
 var headerNameRE = regexp.MustCompile(`^:?[a-zA-Z0-9!#$%&'*+.^_` + "`" + `|~-]+$`)
 
 func validHeaderName(s string) bool { return headerNameRE.MatchString(s) }
-
-// MaxDirectResponseBody is Envoy's default max_direct_response_body_size_bytes.
-const MaxDirectResponseBody = 4096
 
 // modifiableHeader is Envoy's rule for header edits on routes.
 func modifiableHeader(name string) bool {

@@ -1,7 +1,5 @@
 package model
 
-import "fmt"
-
 // Upstream protocols a Service speaks.
 const (
 	ProtocolHTTP  = "http"  // HTTP/1.1 to the endpoints
@@ -60,6 +58,7 @@ type HealthCheck struct {
 // Validate checks every field and reports all problems at once.
 func (s *Service) Validate() error {
 	v := &validator{}
+	s.checkLimits(v) // every size and count, from Limits (limits_check.go)
 	switch s.Protocol {
 	case ProtocolHTTP, ProtocolHTTP2, ProtocolGRPC, ProtocolTCP:
 	case "":
@@ -76,9 +75,6 @@ func (s *Service) Validate() error {
 	if od := s.OutlierDetection; od != nil {
 		od.Interval.check(v, "outlier_detection.interval")
 		od.BaseEjectionTime.check(v, "outlier_detection.base_ejection_time")
-		if od.MaxEjectionPercent > 100 {
-			v.add("outlier_detection.max_ejection_percent", "must be 0-100, got %d", od.MaxEjectionPercent)
-		}
 	}
 	if hc := s.HealthCheck; hc != nil {
 		hc.validate(v, s.Protocol)
@@ -102,11 +98,7 @@ func (hc *HealthCheck) validate(v *validator, protocol string) {
 	default:
 		v.add("health_check.type", "want one of http, tcp, grpc, got %q", hc.Type)
 	}
-	for i, st := range hc.ExpectedStatuses {
-		if st < 100 || st > 599 {
-			v.add(fmt.Sprintf("health_check.expected_statuses[%d]", i), "must be an HTTP status 100-599, got %d", st)
-		}
-	}
+	checkNoControl(v, "health_check.path", hc.Path) // it goes into the check's request line
 	hc.Interval.check(v, "health_check.interval")
 	hc.Timeout.check(v, "health_check.timeout")
 	if !hc.Interval.IsZero() && !hc.Timeout.IsZero() && hc.Timeout.Std() > hc.Interval.Std() {

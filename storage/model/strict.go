@@ -30,7 +30,7 @@ import (
 // ok false if data does not start with one well-formed JSON value.
 func strictCheck(data []byte, t reflect.Type) (errs FieldErrors, ok bool) {
 	w := &walker{data: data}
-	if !w.value(t) {
+	if !w.value(shapeOf(t)) {
 		return nil, false
 	}
 	return w.errs, true
@@ -42,6 +42,7 @@ type walker struct {
 	data  []byte
 	pos   int
 	stack []pathElem
+	keys  [][]byte // the keys of the objects being read, outermost first
 	errs  FieldErrors
 }
 
@@ -95,95 +96,91 @@ func (w *walker) add(format string, args ...any) {
 	w.errs = append(w.errs, &FieldError{Field: w.path(), Msg: fmt.Sprintf(format, args...)})
 }
 
-// value reads one value that decodes into t (nil: any JSON).
-func (w *walker) value(t reflect.Type) bool {
+// value reads one value that decodes into a Go value of shape sh (nil:
+// any JSON).
+func (w *walker) value(sh *shape) bool {
 	w.skipSpace()
 	if w.pos >= len(w.data) {
 		return false
 	}
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t != nil && decodesItself(t) {
-		return w.custom(t)
+	if sh != nil && sh.custom {
+		return w.custom(sh)
 	}
 	switch c := w.data[w.pos]; c {
 	case '{', '[':
-		return w.composite(c, t)
+		return w.composite(c, sh)
 	case '"':
 		_, invalid, ok := w.str(false)
 		if invalid != "" {
 			w.add("%s", invalid)
 		}
-		w.checkKind(t, reflect.String, "string")
+		w.checkKind(sh, reflect.String, "string")
 		return ok
 	case 't', 'f':
 		if !w.literal("true") && !w.literal("false") {
 			return false
 		}
-		w.checkKind(t, reflect.Bool, "bool")
+		w.checkKind(sh, reflect.Bool, "bool")
 		return true
 	case 'n':
 		return w.literal("null") // null leaves a Go value as it is
 	}
 	lit, ok := w.number()
-	if ok && t != nil && !numberFits(lit, t) {
-		w.add("want %s, got JSON number %s", t, lit)
+	if ok && sh != nil && !numberFits(lit, sh.t) {
+		w.add("want %s, got JSON number %s", sh.t, lit)
 	}
 	return ok
 }
 
-// checkKind reports a string or bool where t wants something else.
-func (w *walker) checkKind(t reflect.Type, want reflect.Kind, got string) {
-	if t != nil && t.Kind() != want && t.Kind() != reflect.Interface {
-		w.add("want %s, got JSON %s", t, got)
+// checkKind reports a string or bool where sh wants something else.
+func (w *walker) checkKind(sh *shape, want reflect.Kind, got string) {
+	if sh != nil && sh.t.Kind() != want {
+		w.add("want %s, got JSON %s", sh.t, got)
 	}
 }
 
 // custom checks a value of a type that decodes itself (a time): its bytes
 // as any JSON, then its own UnmarshalJSON, so that its error carries the
 // path. Duration's never fails (Validate reports a bad one, by path).
-func (w *walker) custom(t reflect.Type) bool {
+func (w *walker) custom(sh *shape) bool {
 	start := w.pos
 	if !w.value(nil) {
 		return false
 	}
-	if t == durationType {
+	if sh.t == durationType {
 		return true
 	}
-	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(w.data[start:w.pos]); err != nil {
+	if err := reflect.New(sh.t).Interface().(json.Unmarshaler).UnmarshalJSON(w.data[start:w.pos]); err != nil {
 		w.add("invalid value: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return true
 }
 
 // composite reads an object or list, which opens with c.
-func (w *walker) composite(c byte, t reflect.Type) bool {
+func (w *walker) composite(c byte, sh *shape) bool {
 	var kind reflect.Kind
-	if t != nil {
-		kind = t.Kind()
+	if sh != nil {
+		kind = sh.t.Kind()
 	}
 	switch {
 	case c == '[' && (kind == reflect.Slice || kind == reflect.Array):
-		return w.list(t.Elem())
-	case c == '{' && kind == reflect.Struct:
-		return w.object(structOf(t), nil)
-	case c == '{' && kind == reflect.Map:
-		return w.object(nil, t.Elem())
-	case t != nil && kind != reflect.Interface:
+		return w.list(sh.elem)
+	case c == '{' && (kind == reflect.Struct || kind == reflect.Map):
+		return w.object(sh)
+	case sh != nil:
 		got := "object"
 		if c == '[' {
 			got = "array"
 		}
-		w.add("want %s, got JSON %s", t, got)
+		w.add("want %s, got JSON %s", sh.t, got)
 	}
 	if c == '[' {
 		return w.list(nil)
 	}
-	return w.object(nil, nil)
+	return w.object(nil)
 }
 
-func (w *walker) list(elem reflect.Type) bool {
+func (w *walker) list(elem *shape) bool {
 	w.pos++ // '['
 	w.skipSpace()
 	if w.skip(']') {
@@ -206,17 +203,20 @@ func (w *walker) list(elem reflect.Type) bool {
 	}
 }
 
-// object reads the members of an object: a struct's fields when st is not
-// nil, else a map's (or any object's) keys, each value decoding into elem.
-func (w *walker) object(st *structInfo, elem reflect.Type) bool {
+// object reads the members of an object: a struct's fields when sh is a
+// struct's shape, else a map's (or any object's) keys.
+func (w *walker) object(sh *shape) bool {
+	isStruct := sh != nil && sh.fields != nil
 	w.pos++ // '{'
 	w.skipSpace()
 	if w.skip('}') {
 		return true
 	}
-	var small [16][]byte
-	keys := keySet{list: small[:0]}
-	w.stack = append(w.stack, pathElem{isKey: st == nil})
+	keys := keySet{base: len(w.keys)}
+	defer func() { w.keys = w.keys[:keys.base] }()
+	// A map's keys are data, written in brackets (metadata["team"]); the
+	// keys of an object of no Go type (a document's spec) read as fields.
+	w.stack = append(w.stack, pathElem{isKey: sh != nil && !isStruct})
 	defer w.pop()
 	for {
 		w.skipSpace()
@@ -232,18 +232,21 @@ func (w *walker) object(st *structInfo, elem reflect.Type) bool {
 		if invalid != "" {
 			w.add("key %s", invalid)
 		}
-		if !keys.insert(key) {
+		if !keys.insert(w, key) {
 			w.add("duplicate key")
 		}
-		vt := elem
-		if st != nil {
-			f, known := st.fields[string(key)]
+		var vs *shape // nil for an unknown field or any object: its value is only read
+		switch {
+		case isStruct:
+			f, known := sh.fields[string(key)]
 			if !known {
-				w.add("unknown field%s", st.suggest(string(key)))
+				w.add("unknown field%s", sh.suggest(string(key)))
 			}
-			vt = f // nil for an unknown field: its value is only read
+			vs = f
+		case sh != nil:
+			vs = sh.elem
 		}
-		if w.next() != ':' || !w.value(vt) {
+		if w.next() != ':' || !w.value(vs) {
 			return false
 		}
 		switch w.next() {

@@ -38,7 +38,7 @@ func TestDecodeStrictRefuses(t *testing.T) {
 		{"duplicate map key", ep("web/a"), `{"address":"10.0.0.1","port":80,"metadata":{"team":"a","team":"b"}}`,
 			`field metadata["team"]: duplicate key`},
 		{"duplicate key inside a value of an unknown field", svc("web"), `{"protocol":"http","x":{"a":1,"a":2}}`,
-			`field x: unknown field; field x["a"]: duplicate key`},
+			`field x: unknown field; field x.a: duplicate key`},
 		{"invalid UTF-8 in a value", rt("r"), route("{\"match\":{\"prefix\":\"/\xff\"},\"service\":\"web\"}"),
 			`field virtual_hosts[0].routes[1].match.prefix: not valid UTF-8`},
 		{"invalid UTF-8 in a map value", ep("web/a"), "{\"address\":\"10.0.0.1\",\"port\":80,\"metadata\":{\"k\":\"\xc3\"}}",

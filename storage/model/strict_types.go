@@ -39,16 +39,16 @@ func numberFits(lit []byte, t reflect.Type) bool {
 	return err == nil
 }
 
-// keySet holds an object's keys seen so far: a slice while the object is
-// small, as it nearly always is, and a map past that, so that an object of
-// many keys still costs linear time.
+// keySet is one object's keys seen so far: kept on the walker's shared
+// list from base while the object is small, as it nearly always is, and in
+// a map past that, so that an object of many keys still costs linear time.
 type keySet struct {
-	list [][]byte
+	base int
 	set  map[string]struct{}
 }
 
 // insert adds key and reports false if it was already there.
-func (k *keySet) insert(key []byte) bool {
+func (k *keySet) insert(w *walker, key []byte) bool {
 	if k.set != nil {
 		if _, dup := k.set[string(key)]; dup {
 			return false
@@ -56,43 +56,71 @@ func (k *keySet) insert(key []byte) bool {
 		k.set[string(key)] = struct{}{}
 		return true
 	}
-	for _, s := range k.list {
+	for _, s := range w.keys[k.base:] {
 		if bytes.Equal(s, key) {
 			return false
 		}
 	}
-	k.list = append(k.list, key)
-	if len(k.list) > 16 {
-		k.set = make(map[string]struct{}, 2*len(k.list))
-		for _, s := range k.list {
+	w.keys = append(w.keys, key)
+	if len(w.keys)-k.base > 16 {
+		k.set = make(map[string]struct{}, 2*(len(w.keys)-k.base))
+		for _, s := range w.keys[k.base:] {
 			k.set[string(s)] = struct{}{}
 		}
 	}
 	return true
 }
 
-// structInfo is a struct's JSON members by their exact names.
-type structInfo struct {
-	fields map[string]reflect.Type
-	names  []string // in declaration order, for suggestions
+// shape is what JSON a Go type takes, worked out once per type so that
+// the walk makes no reflect calls per value. A nil *shape takes any JSON.
+type shape struct {
+	t      reflect.Type      // with pointers removed
+	custom bool              // t has its own UnmarshalJSON
+	elem   *shape            // of a slice, array or map
+	fields map[string]*shape // of a struct, by exact JSON name; nil otherwise
+	names  []string          // the fields' names in declaration order, for suggestions
 }
 
-var structCache sync.Map // reflect.Type -> *structInfo
+var shapes sync.Map // reflect.Type -> *shape
 
-func structOf(t reflect.Type) *structInfo {
-	if si, ok := structCache.Load(t); ok {
-		return si.(*structInfo)
+func shapeOf(t reflect.Type) *shape {
+	if sh, ok := shapes.Load(t); ok {
+		return sh.(*shape)
 	}
-	si := &structInfo{fields: map[string]reflect.Type{}}
-	si.collect(t)
-	structCache.Store(t, si)
-	return si
+	sh := buildShape(t, map[reflect.Type]*shape{})
+	shapes.Store(t, sh)
+	return sh
+}
+
+// buildShape makes t's shape; building holds the shapes being made, so a
+// type that contains itself ends the recursion.
+func buildShape(t reflect.Type, building map[reflect.Type]*shape) *shape {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Interface {
+		return nil
+	}
+	if sh, ok := building[t]; ok {
+		return sh
+	}
+	sh := &shape{t: t, custom: decodesItself(t)}
+	building[t] = sh
+	switch {
+	case sh.custom:
+	case t.Kind() == reflect.Slice, t.Kind() == reflect.Array, t.Kind() == reflect.Map:
+		sh.elem = buildShape(t.Elem(), building)
+	case t.Kind() == reflect.Struct:
+		sh.fields = map[string]*shape{}
+		sh.collect(t, building)
+	}
+	return sh
 }
 
 // collect follows encoding/json's naming: the tag's name, else the Go
 // name; "-" and unexported fields are not members; an untagged embedded
 // struct's fields are promoted.
-func (si *structInfo) collect(t reflect.Type) {
+func (sh *shape) collect(t reflect.Type, building map[reflect.Type]*shape) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -101,7 +129,7 @@ func (si *structInfo) collect(t reflect.Type) {
 		}
 		name, _, _ := strings.Cut(tag, ",")
 		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
-			si.collect(f.Type)
+			sh.collect(f.Type, building)
 			continue
 		}
 		if !f.IsExported() {
@@ -110,18 +138,18 @@ func (si *structInfo) collect(t reflect.Type) {
 		if name == "" {
 			name = f.Name
 		}
-		if _, dup := si.fields[name]; !dup {
-			si.fields[name] = f.Type
-			si.names = append(si.names, name)
+		if _, dup := sh.fields[name]; !dup {
+			sh.fields[name] = buildShape(f.Type, building)
+			sh.names = append(sh.names, name)
 		}
 	}
 }
 
 // suggest names the member an unknown key most likely meant: one that
 // differs only in case, else one at most two edits away.
-func (si *structInfo) suggest(key string) string {
+func (sh *shape) suggest(key string) string {
 	best, bestDist := "", 3
-	for _, n := range si.names {
+	for _, n := range sh.names {
 		if strings.EqualFold(n, key) {
 			return fmt.Sprintf(" (did you mean %q?)", n)
 		}
