@@ -255,13 +255,17 @@ func durationText(d time.Duration) string {
 	return s
 }
 
-// checkNumber reports n outside l's range at field.
-func (v *validator) checkNumber(id fieldLimit, field string, n uint64) {
+// The checks take the field's path in parts, joined only for an error:
+// a valid object, the usual case, then costs no string building.
+
+// checkNumber reports n outside l's range.
+func (v *validator) checkNumber(id fieldLimit, n uint64, path ...string) {
 	l := limit(id)
 	if n == 0 && l.Unset {
 		return
 	}
 	if n < uint64(l.Min) || n > uint64(l.Max) {
+		field := strings.Join(path, "")
 		if l.Min > 0 {
 			v.add(field, "must be %d-%d, got %d", l.Min, l.Max, n)
 		} else {
@@ -272,27 +276,29 @@ func (v *validator) checkNumber(id fieldLimit, field string, n uint64) {
 
 // checkDuration reports a duration outside l's range; Duration.check has
 // reported one that does not parse or is negative.
-func (v *validator) checkDuration(id fieldLimit, field string, d Duration) {
+func (v *validator) checkDuration(id fieldLimit, d Duration, path ...string) {
 	l := limit(id)
+	field := func() string { return strings.Join(path, "") }
 	switch n := int64(d.d); {
 	case d.bad != "" || n < 0 || (n == 0 && l.Unset):
 	case n < l.Min && l.Envoy != "":
-		v.add(field, "must be at least %s, got %s (Envoy counts in milliseconds)", durationText(time.Duration(l.Min)), d.d)
+		v.add(field(), "must be at least %s, got %s (Envoy counts in milliseconds)", durationText(time.Duration(l.Min)), d.d)
 	case n < l.Min:
-		v.add(field, "must be at least %s, got %s", durationText(time.Duration(l.Min)), d.d)
+		v.add(field(), "must be at least %s, got %s", durationText(time.Duration(l.Min)), d.d)
 	case n > l.Max:
-		v.add(field, "must be at most %s, got %s", durationText(time.Duration(l.Max)), durationText(d.d))
+		v.add(field(), "must be at most %s, got %s", durationText(time.Duration(l.Max)), durationText(d.d))
 	}
 }
 
 // checkLen reports a string, list or map longer than l allows. What is
 // too short (an empty list, a missing path) each field's own rule reports,
 // with a message that says what is missing.
-func (v *validator) checkLen(id fieldLimit, field string, n int) {
+func (v *validator) checkLen(id fieldLimit, n int, path ...string) {
 	l := limit(id)
 	if int64(n) <= l.Max {
 		return
 	}
+	field := strings.Join(path, "")
 	what := "bytes"
 	switch l.Unit {
 	case UnitKeyBytes:

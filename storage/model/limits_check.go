@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -11,53 +10,53 @@ import (
 // each from Limits.
 
 func (s *Service) checkLimits(v *validator) {
-	v.checkDuration(limConnectTimeout, "connect_timeout", s.ConnectTimeout)
+	v.checkDuration(limConnectTimeout, s.ConnectTimeout, "connect_timeout")
 	if cb := s.CircuitBreakers; cb != nil {
-		v.checkNumber(limMaxConnections, "circuit_breakers.max_connections", uint64(cb.MaxConnections))
-		v.checkNumber(limMaxPendingRequests, "circuit_breakers.max_pending_requests", uint64(cb.MaxPendingRequests))
-		v.checkNumber(limMaxRequests, "circuit_breakers.max_requests", uint64(cb.MaxRequests))
-		v.checkNumber(limMaxRetries, "circuit_breakers.max_retries", uint64(cb.MaxRetries))
+		v.checkNumber(limMaxConnections, uint64(cb.MaxConnections), "circuit_breakers.max_connections")
+		v.checkNumber(limMaxPendingRequests, uint64(cb.MaxPendingRequests), "circuit_breakers.max_pending_requests")
+		v.checkNumber(limMaxRequests, uint64(cb.MaxRequests), "circuit_breakers.max_requests")
+		v.checkNumber(limMaxRetries, uint64(cb.MaxRetries), "circuit_breakers.max_retries")
 	}
 	if od := s.OutlierDetection; od != nil {
-		v.checkNumber(limConsecutive5xx, "outlier_detection.consecutive_5xx", uint64(od.Consecutive5xx))
-		v.checkDuration(limODInterval, "outlier_detection.interval", od.Interval)
-		v.checkDuration(limBaseEjectionTime, "outlier_detection.base_ejection_time", od.BaseEjectionTime)
-		v.checkNumber(limMaxEjectionPercent, "outlier_detection.max_ejection_percent", uint64(od.MaxEjectionPercent))
+		v.checkNumber(limConsecutive5xx, uint64(od.Consecutive5xx), "outlier_detection.consecutive_5xx")
+		v.checkDuration(limODInterval, od.Interval, "outlier_detection.interval")
+		v.checkDuration(limBaseEjectionTime, od.BaseEjectionTime, "outlier_detection.base_ejection_time")
+		v.checkNumber(limMaxEjectionPercent, uint64(od.MaxEjectionPercent), "outlier_detection.max_ejection_percent")
 	}
 	if hc := s.HealthCheck; hc != nil {
-		v.checkLen(limHCPath, "health_check.path", len(hc.Path))
-		v.checkLen(limHCStatuses, "health_check.expected_statuses", len(hc.ExpectedStatuses))
+		v.checkLen(limHCPath, len(hc.Path), "health_check.path")
+		v.checkLen(limHCStatuses, len(hc.ExpectedStatuses), "health_check.expected_statuses")
 		for i, st := range hc.ExpectedStatuses {
-			v.checkNumber(limHCStatus, fmt.Sprintf("health_check.expected_statuses[%d]", i), uint64(st))
+			v.checkNumber(limHCStatus, uint64(st), "health_check.expected_statuses[", strconv.Itoa(i), "]")
 		}
-		v.checkDuration(limHCInterval, "health_check.interval", hc.Interval)
-		v.checkDuration(limHCTimeout, "health_check.timeout", hc.Timeout)
-		v.checkNumber(limHealthyThreshold, "health_check.healthy_threshold", uint64(hc.HealthyThreshold))
-		v.checkNumber(limUnhealthyThreshold, "health_check.unhealthy_threshold", uint64(hc.UnhealthyThreshold))
+		v.checkDuration(limHCInterval, hc.Interval, "health_check.interval")
+		v.checkDuration(limHCTimeout, hc.Timeout, "health_check.timeout")
+		v.checkNumber(limHealthyThreshold, uint64(hc.HealthyThreshold), "health_check.healthy_threshold")
+		v.checkNumber(limUnhealthyThreshold, uint64(hc.UnhealthyThreshold), "health_check.unhealthy_threshold")
 	}
 }
 
 func (e *Endpoint) checkLimits(v *validator) {
-	v.checkNumber(limEndpointPort, "port", uint64(e.Port))
-	v.checkNumber(limEndpointWeight, "weight", uint64(e.Weight))
-	v.checkLen(limZone, "zone", len(e.Zone))
-	v.checkLen(limMetadata, "metadata", len(e.Metadata))
+	v.checkNumber(limEndpointPort, uint64(e.Port), "port")
+	v.checkNumber(limEndpointWeight, uint64(e.Weight), "weight")
+	v.checkLen(limZone, len(e.Zone), "zone")
+	v.checkLen(limMetadata, len(e.Metadata), "metadata")
 	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
-		v.checkLen(limMetadataKey, "metadata", len(k))
-		v.checkLen(limMetadataValue, "metadata["+strconv.QuoteToASCII(k)+"]", len(e.Metadata[k]))
+		v.checkLen(limMetadataKey, len(k), "metadata")
+		v.checkLen(limMetadataValue, len(e.Metadata[k]), "metadata[", strconv.QuoteToASCII(k), "]")
 	}
 }
 
 func (h *Health) checkLimits(v *validator) {
-	v.checkLen(limHealthReason, "reason", len(h.Reason))
+	v.checkLen(limHealthReason, len(h.Reason), "reason")
 }
 
 func (l *Listener) checkLimits(v *validator) {
-	v.checkNumber(limListenerPort, "port", uint64(l.Port))
-	v.checkLen(limListenerRouteTable, "route_table", len(l.RouteTable))
-	v.checkLen(limListenerService, "service", len(l.Service))
-	v.checkLen(limGroups, "groups", len(l.Groups))
+	v.checkNumber(limListenerPort, uint64(l.Port), "port")
+	v.checkLen(limListenerRouteTable, len(l.RouteTable), "route_table")
+	v.checkLen(limListenerService, len(l.Service), "service")
+	v.checkLen(limGroups, len(l.Groups), "groups")
 	for i, g := range l.Groups {
-		v.checkLen(limGroup, fmt.Sprintf("groups[%d]", i), len(g))
+		v.checkLen(limGroup, len(g), "groups[", strconv.Itoa(i), "]")
 	}
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -127,16 +128,16 @@ func routeTableLimits() map[fieldLimit]Limit {
 // is the field's own, virtual_hosts[i].routes[j]..., so that a bad route
 // rejects only that route.
 func (rt *RouteTable) checkLimits(v *validator) {
-	v.checkLen(limVirtualHosts, "virtual_hosts", len(rt.VirtualHosts))
+	v.checkLen(limVirtualHosts, len(rt.VirtualHosts), "virtual_hosts")
 	for i := range rt.VirtualHosts {
 		vh := &rt.VirtualHosts[i]
 		p := fmt.Sprintf("virtual_hosts[%d]", i)
-		v.checkLen(limVHostName, p+".name", len(vh.Name))
-		v.checkLen(limDomains, p+".domains", len(vh.Domains))
+		v.checkLen(limVHostName, len(vh.Name), p, ".name")
+		v.checkLen(limDomains, len(vh.Domains), p, ".domains")
 		for j, d := range vh.Domains {
-			v.checkLen(limDomain, fmt.Sprintf("%s.domains[%d]", p, j), len(d))
+			v.checkLen(limDomain, len(d), p, ".domains[", strconv.Itoa(j), "]")
 		}
-		v.checkLen(limRoutes, p+".routes", len(vh.Routes))
+		v.checkLen(limRoutes, len(vh.Routes), p, ".routes")
 		for j := range vh.Routes {
 			vh.Routes[j].checkLimits(v, fmt.Sprintf("%s.routes[%d]", p, j))
 		}
@@ -145,59 +146,59 @@ func (rt *RouteTable) checkLimits(v *validator) {
 
 func (r *Route) checkLimits(v *validator, p string) {
 	m := &r.Match
-	v.checkLen(limPrefix, p+".match.prefix", len(m.Prefix))
-	v.checkLen(limPath, p+".match.path", len(m.Path))
-	v.checkLen(limRegex, p+".match.regex", len(m.Regex))
-	v.checkLen(limHeaders, p+".match.headers", len(m.Headers))
+	v.checkLen(limPrefix, len(m.Prefix), p, ".match.prefix")
+	v.checkLen(limPath, len(m.Path), p, ".match.path")
+	v.checkLen(limRegex, len(m.Regex), p, ".match.regex")
+	v.checkLen(limHeaders, len(m.Headers), p, ".match.headers")
 	for i, h := range m.Headers {
-		hp := fmt.Sprintf("%s.match.headers[%d]", p, i)
-		v.checkLen(limHeaderName, hp+".name", len(h.Name))
-		v.checkLen(limHeaderExact, hp+".exact", len(h.Exact))
-		v.checkLen(limHeaderPrefix, hp+".prefix", len(h.Prefix))
-		v.checkLen(limHeaderRegex, hp+".regex", len(h.Regex))
+		hp, n := p+".match.headers[", strconv.Itoa(i)
+		v.checkLen(limHeaderName, len(h.Name), hp, n, "].name")
+		v.checkLen(limHeaderExact, len(h.Exact), hp, n, "].exact")
+		v.checkLen(limHeaderPrefix, len(h.Prefix), hp, n, "].prefix")
+		v.checkLen(limHeaderRegex, len(h.Regex), hp, n, "].regex")
 	}
-	v.checkLen(limRouteService, p+".service", len(r.Service))
-	v.checkLen(limWeighted, p+".weighted_services", len(r.WeightedServices))
+	v.checkLen(limRouteService, len(r.Service), p, ".service")
+	v.checkLen(limWeighted, len(r.WeightedServices), p, ".weighted_services")
 	for i, w := range r.WeightedServices {
-		wp := fmt.Sprintf("%s.weighted_services[%d]", p, i)
-		v.checkLen(limWeightedService, wp+".service", len(w.Service))
-		v.checkNumber(limWeight, wp+".weight", uint64(w.Weight))
+		n := strconv.Itoa(i)
+		v.checkLen(limWeightedService, len(w.Service), p, ".weighted_services[", n, "].service")
+		v.checkNumber(limWeight, uint64(w.Weight), p, ".weighted_services[", n, "].weight")
 	}
 	if dr := r.DirectResponse; dr != nil {
-		v.checkNumber(limDirectStatus, p+".direct_response.status", uint64(dr.Status))
-		v.checkLen(limDirectBody, p+".direct_response.body", len(dr.Body))
+		v.checkNumber(limDirectStatus, uint64(dr.Status), p, ".direct_response.status")
+		v.checkLen(limDirectBody, len(dr.Body), p, ".direct_response.body")
 	}
 	if rd := r.Redirect; rd != nil {
-		v.checkLen(limRedirectHost, p+".redirect.host", len(rd.Host))
-		v.checkLen(limRedirectPath, p+".redirect.path", len(rd.Path))
+		v.checkLen(limRedirectHost, len(rd.Host), p, ".redirect.host")
+		v.checkLen(limRedirectPath, len(rd.Path), p, ".redirect.path")
 	}
-	v.checkDuration(limTimeout, p+".timeout", r.Timeout)
+	v.checkDuration(limTimeout, r.Timeout, p, ".timeout")
 	if rp := r.Retries; rp != nil {
-		v.checkLen(limRetryOn, p+".retries.retry_on", len(rp.RetryOn))
-		v.checkNumber(limNumRetries, p+".retries.num_retries", uint64(rp.NumRetries))
-		v.checkDuration(limPerTryTimeout, p+".retries.per_try_timeout", rp.PerTryTimeout)
+		v.checkLen(limRetryOn, len(rp.RetryOn), p, ".retries.retry_on")
+		v.checkNumber(limNumRetries, uint64(rp.NumRetries), p, ".retries.num_retries")
+		v.checkDuration(limPerTryTimeout, rp.PerTryTimeout, p, ".retries.per_try_timeout")
 	}
-	v.checkLen(limPrefixRewrite, p+".prefix_rewrite", len(r.PrefixRewrite))
-	checkHeaderLimits(v, p+".request_headers_to_add", r.RequestHeadersToAdd, limReqAdd, limReqAddName, limReqAddValue)
-	checkHeaderLimits(v, p+".response_headers_to_add", r.ResponseHeadersToAdd, limRespAdd, limRespAddName, limRespAddValue)
-	v.checkLen(limReqRemove, p+".request_headers_to_remove", len(r.RequestHeadersToRemove))
+	v.checkLen(limPrefixRewrite, len(r.PrefixRewrite), p, ".prefix_rewrite")
+	checkHeaderLimits(v, p, ".request_headers_to_add", r.RequestHeadersToAdd, limReqAdd, limReqAddName, limReqAddValue)
+	checkHeaderLimits(v, p, ".response_headers_to_add", r.ResponseHeadersToAdd, limRespAdd, limRespAddName, limRespAddValue)
+	v.checkLen(limReqRemove, len(r.RequestHeadersToRemove), p, ".request_headers_to_remove")
 	for i, h := range r.RequestHeadersToRemove {
-		v.checkLen(limReqRemoveName, fmt.Sprintf("%s.request_headers_to_remove[%d]", p, i), len(h))
+		v.checkLen(limReqRemoveName, len(h), p, ".request_headers_to_remove[", strconv.Itoa(i), "]")
 	}
 }
 
 // checkHeaderLimits bounds headers to add. A value is measured as Envoy
 // receives it, each '%' escaped as "%%" (translator/envoy_limits.go).
-func checkHeaderLimits(v *validator, p string, hs []HeaderValue, items, name, value fieldLimit) {
-	v.checkLen(items, p, len(hs))
+func checkHeaderLimits(v *validator, p, list string, hs []HeaderValue, items, name, value fieldLimit) {
+	v.checkLen(items, len(hs), p, list)
 	most := limit(value).Max
 	for i, h := range hs {
-		hp := fmt.Sprintf("%s[%d]", p, i)
-		v.checkLen(name, hp+".name", len(h.Name))
+		n := strconv.Itoa(i)
+		v.checkLen(name, len(h.Name), p, list, "[", n, "].name")
 		if sent := int64(len(h.Value) + strings.Count(h.Value, "%")); sent > most && int64(len(h.Value)) <= most {
-			v.add(hp+".value", "at most %d bytes, each '%%' counting twice (Envoy is sent \"%%%%\"), got %d", most, sent)
+			v.add(p+list+"["+n+"].value", "at most %d bytes, each '%%' counting twice (Envoy is sent \"%%%%\"), got %d", most, sent)
 		} else {
-			v.checkLen(value, hp+".value", len(h.Value))
+			v.checkLen(value, len(h.Value), p, list, "[", n, "].value")
 		}
 	}
 }

@@ -201,11 +201,7 @@ func mergeCharRuns(sub []*reNode, flags syntax.Flags) []*reNode {
 // say so) or a class to a Latin-1 set.
 func addToSet(set *[256]bool, n *reNode) {
 	if n.op == reCharClass {
-		for i := 0; i+1 < len(n.runes); i += 2 {
-			for r := n.runes[i]; r <= n.runes[i+1] && r <= 0xFF; r++ {
-				set[r] = true
-			}
-		}
+		addRanges(set, n.runes)
 		return
 	}
 	r := n.runes[0]
@@ -219,6 +215,14 @@ func addToSet(set *[256]bool, n *reNode) {
 			set[r-'a'+'A'] = true
 		case 'A' <= r && r <= 'Z':
 			set[r-'A'+'a'] = true
+		}
+	}
+}
+
+func addRanges(set *[256]bool, ranges []rune) {
+	for i := 0; i+1 < len(ranges); i += 2 {
+		for r := ranges[i]; r <= ranges[i+1] && r <= 0xFF; r++ {
+			set[r] = true
 		}
 	}
 }

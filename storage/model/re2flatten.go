@@ -12,15 +12,18 @@ type flattener struct {
 	c      *progCompiler
 	isRoot []bool
 	roots  []uint32 // in the order Flatten numbers them
-	preds  [][]uint32
-	mark   []uint32 // mark[id] == gen: id was visited in the current walk
-	gen    uint32
-	stack  []uint32
+	// The Alts that jump to id are preds[predStart[id]:predStart[id+1]].
+	predStart []int32
+	preds     []uint32
+	mark      []uint32 // mark[id] == gen: id was visited in the current walk
+	gen       uint32
+	stack     []uint32
+	reached   []uint32
 }
 
 func (c *progCompiler) flatSize(start, startUnanchored uint32) int {
 	n := len(c.insts)
-	f := &flattener{c: c, isRoot: make([]bool, n), preds: make([][]uint32, n), mark: make([]uint32, n)}
+	f := &flattener{c: c, isRoot: make([]bool, n), mark: make([]uint32, n), roots: make([]uint32, 0, n)}
 	f.addRoot(0)
 	f.addRoot(startUnanchored)
 	f.addRoot(start)
@@ -73,12 +76,12 @@ func (f *flattener) walk(root uint32, visit func(id uint32) bool) {
 // markSuccessors makes the successor of every ByteRange, Capture and
 // EmptyWidth a root, and records each Alt as a predecessor of its targets.
 func (f *flattener) markSuccessors(startUnanchored uint32) {
+	var alts []uint32
 	f.walk(startUnanchored, func(id uint32) bool {
 		ip := f.c.insts[id]
 		switch ip.op {
 		case instAlt, instAltMatch:
-			f.preds[ip.out] = append(f.preds[ip.out], id)
-			f.preds[ip.out1] = append(f.preds[ip.out1], id)
+			alts = append(alts, id)
 		case instByteRange, instCapture, instEmptyWidth:
 			f.addRoot(ip.out)
 		case instMatch, instFail:
@@ -86,12 +89,29 @@ func (f *flattener) markSuccessors(startUnanchored uint32) {
 		}
 		return true
 	})
+	// Group the Alts by target, as a counting sort.
+	f.predStart = make([]int32, len(f.c.insts)+1)
+	for _, a := range alts {
+		f.predStart[f.c.insts[a].out+1]++
+		f.predStart[f.c.insts[a].out1+1]++
+	}
+	for i := 1; i < len(f.predStart); i++ {
+		f.predStart[i] += f.predStart[i-1]
+	}
+	f.preds = make([]uint32, 2*len(alts))
+	next := slices.Clone(f.predStart)
+	for _, a := range alts {
+		for _, t := range [2]uint32{f.c.insts[a].out, f.c.insts[a].out1} {
+			f.preds[next[t]] = a
+			next[t]++
+		}
+	}
 }
 
 // markDominator makes a root of every instruction in root's tree that an
 // Alt outside the tree also reaches, so nullable loops keep their own list.
 func (f *flattener) markDominator(root uint32) {
-	var reached []uint32
+	reached := f.reached[:0]
 	f.walk(root, func(id uint32) bool {
 		reached = append(reached, id)
 		if id != root && f.isRoot[id] {
@@ -104,12 +124,13 @@ func (f *flattener) markDominator(root uint32) {
 		return false
 	})
 	for _, id := range reached {
-		for _, p := range f.preds[id] {
+		for _, p := range f.preds[f.predStart[id]:f.predStart[id+1]] {
 			if f.mark[p] != f.gen {
 				f.addRoot(id)
 			}
 		}
 	}
+	f.reached = reached
 }
 
 // listSize is the length of the list Flatten emits for root.

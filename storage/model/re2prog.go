@@ -260,6 +260,12 @@ func (c *progCompiler) compile(n *reNode) frag {
 	case reConcat, reAlternate:
 		// RE2 compiles every child before joining them, so the Alts of an
 		// alternation get ids after all of its branches.
+		if len(n.subs) == 0 {
+			if n.op == reConcat {
+				return c.single(instNop, true)
+			}
+			return frag{}
+		}
 		fs := make([]frag, len(n.subs))
 		for i, s := range n.subs {
 			fs[i] = c.compile(s)
@@ -274,7 +280,8 @@ func (c *progCompiler) compile(n *reNode) frag {
 		}
 		return f
 	}
-	// reRepeat never survives simplify; refuse rather than guess.
+	// reRepeat never survives simplify, and reUnsupported has no RE2
+	// program: count it as too big rather than guess.
 	c.tooBig = true
 	return frag{}
 }
@@ -282,7 +289,7 @@ func (c *progCompiler) compile(n *reNode) frag {
 // programSize compiles the simplified regexp as RE2::Init does and returns
 // the size of the flattened forward program, RE2::ProgramSize().
 func programSize(re *reNode, anchorStart bool, limit int) int {
-	c := &progCompiler{limit: limit}
+	c := &progCompiler{limit: limit, insts: make([]inst, 0, 64)}
 	c.alloc(1) // the fail instruction, id 0
 	all := c.compile(re)
 	all = c.cat(all, c.single(instMatch, false))
@@ -314,7 +321,8 @@ func (c *progCompiler) skipNops(id uint32) uint32 {
 // Flatten turns into one more instruction.
 func (c *progCompiler) optimize(start uint32) {
 	seen := make([]bool, len(c.insts))
-	q := []uint32{start}
+	q := make([]uint32, 1, len(c.insts))
+	q[0] = start
 	seen[start] = true
 	add := func(id uint32) {
 		if id != 0 && !seen[id] {

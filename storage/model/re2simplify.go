@@ -12,31 +12,41 @@ import (
 // where a rebuilt one would have been squashed.
 func simplifyRE2(re *reNode) *reNode { return simplify(coalesce(re)) }
 
+// coalesce returns re itself when nothing in it coalesces.
 func coalesce(re *reNode) *reNode {
-	if len(re.subs) == 0 {
-		return re
+	subs, copied := re.subs, false
+	set := func(i int, n *reNode) {
+		if !copied {
+			subs, copied = slices.Clone(re.subs), true
+		}
+		subs[i] = n
 	}
-	subs := make([]*reNode, len(re.subs))
 	for i, s := range re.subs {
-		subs[i] = coalesce(s)
+		if c := coalesce(s); c != s {
+			set(i, c)
+		}
+	}
+	if re.op == reConcat {
+		merged := false
+		for i := 0; i+1 < len(subs); i++ {
+			if canCoalesce(subs[i], subs[i+1]) {
+				a, b := doCoalesce(subs[i], subs[i+1])
+				set(i, a)
+				set(i+1, b)
+				merged = true
+			}
+		}
+		if merged {
+			// RE2 drops every empty match left in the concatenation, not
+			// only the ones coalescing made.
+			subs = slices.DeleteFunc(subs, func(s *reNode) bool { return s.op == reEmptyMatch })
+		}
+	}
+	if !copied {
+		return re
 	}
 	n := *re
 	n.subs = subs
-	if re.op != reConcat {
-		return &n
-	}
-	merged := false
-	for i := 0; i+1 < len(subs); i++ {
-		if canCoalesce(subs[i], subs[i+1]) {
-			subs[i], subs[i+1] = doCoalesce(subs[i], subs[i+1])
-			merged = true
-		}
-	}
-	if merged {
-		// RE2 drops every empty match left in the concatenation, not only
-		// the ones coalescing made.
-		n.subs = slices.DeleteFunc(subs, func(s *reNode) bool { return s.op == reEmptyMatch })
-	}
 	return &n
 }
 

@@ -39,6 +39,9 @@ const (
 	reRepeat
 	reConcat
 	reAlternate
+	// reUnsupported stands for an op of Go's that RE2 has no counterpart
+	// for; it compiles to a program over the size limit.
+	reUnsupported
 )
 
 func (n *reNode) nongreedy() bool { return n.flags&syntax.NonGreedy != 0 }
@@ -92,6 +95,9 @@ func fromSyntax(re *syntax.Regexp) *reNode {
 	case syntax.OpLiteral:
 		return literalFromSyntax(re)
 	case syntax.OpCharClass:
+		if len(re.Rune) == 2 && re.Rune[0] == 0x10FFFE && re.Rune[1] == 0x10FFFF {
+			return newNode(reEmptyMatch, re.Flags) // see emptyGroup
+		}
 		return classFromRanges(latin1Class(re.Rune), re.Flags)
 	case syntax.OpAnyCharNotNL:
 		// RE2 parses . as the class [^\n], not as a special op.
@@ -139,7 +145,7 @@ func fromSyntax(re *syntax.Regexp) *reNode {
 	case syntax.OpAlternate:
 		return alternationFromSyntax(re)
 	}
-	return newNode(reNoMatch, re.Flags)
+	return newNode(reUnsupported, re.Flags)
 }
 
 func subFromSyntax(re *syntax.Regexp) *reNode {
@@ -150,7 +156,7 @@ func subFromSyntax(re *syntax.Regexp) *reNode {
 }
 
 func literalFromSyntax(re *syntax.Regexp) *reNode {
-	var runes []rune
+	runes := make([]rune, 0, len(re.Rune))
 	for _, r := range re.Rune {
 		if r >= markerBase {
 			continue
@@ -170,7 +176,8 @@ func literalFromSyntax(re *syntax.Regexp) *reNode {
 }
 
 // classFromRanges is RE2's PushRegexp for a parsed class: one rune becomes
-// a literal, and [Aa] a case-folded literal.
+// a literal, and [Aa] a case-folded literal. latin1Pattern already writes
+// such classes as literals; this catches what only clipping made so.
 func classFromRanges(ranges []rune, flags syntax.Flags) *reNode {
 	if len(ranges) == 2 && ranges[0] == ranges[1] {
 		return &reNode{op: reLiteral, flags: flags, runes: []rune{ranges[0]}}
@@ -215,7 +222,13 @@ func latin1Rune(r rune) rune {
 // repeatOpFromSyntax applies the squashing RE2's parser does when a *, + or
 // ? applies directly to another one with the same flags, as in (?:a+)*.
 func repeatOpFromSyntax(re *syntax.Regexp) *reNode {
-	op := map[syntax.Op]reOp{syntax.OpStar: reStar, syntax.OpPlus: rePlus, syntax.OpQuest: reQuest}[re.Op]
+	op := reQuest
+	switch re.Op {
+	case syntax.OpStar:
+		op = reStar
+	case syntax.OpPlus:
+		op = rePlus
+	}
 	sub := subFromSyntax(re.Sub[0])
 	if (sub.op == reStar || sub.op == rePlus || sub.op == reQuest) && sub.flags == re.Flags {
 		if sub.op != op {

@@ -1,14 +1,11 @@
 package model
 
 import (
-	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // encoding/json is lenient where Chancery must not be: it matches field
@@ -20,11 +17,12 @@ import (
 // value's JSON type, so a wrong type names its path with list indexes,
 // which encoding/json's own error leaves out.
 //
-// It scans the bytes itself rather than reading json.Decoder's tokens: the
-// token API allocates for every token, and a pass on it cost 1.6 times
-// encoding/json's whole decode of a typical route table
-// (BenchmarkDecodeRouteTable). Anything that is not well-formed JSON stops
-// the pass, and encoding/json reports the syntax error as it always has.
+// It scans the bytes itself (strict_scan.go) rather than reading
+// json.Decoder's tokens: the token API allocates for every token, and a
+// pass on it cost more than encoding/json's whole decode of a typical route
+// table (BenchmarkDecodeRouteTable compares the two). Anything that is not
+// well-formed JSON stops the pass, and encoding/json reports the syntax
+// error as it always has.
 
 // strictCheck returns every field error of data against t's JSON shape, or
 // ok false if data does not start with one well-formed JSON value.
@@ -92,8 +90,21 @@ func plainName(s string) bool {
 	return true
 }
 
+// maxFieldErrors bounds the errors one value reports: a value of many bad
+// keys must not make an error of megabytes.
+const maxFieldErrors = 100
+
+// maxDepth is encoding/json's nesting limit: past it the walk stops, and
+// encoding/json reports the value, before recursion costs a deep stack.
+const maxDepth = 10000
+
 func (w *walker) add(format string, args ...any) {
-	w.errs = append(w.errs, &FieldError{Field: w.path(), Msg: fmt.Sprintf(format, args...)})
+	switch {
+	case len(w.errs) < maxFieldErrors:
+		w.errs = append(w.errs, &FieldError{Field: w.path(), Msg: fmt.Sprintf(format, args...)})
+	case len(w.errs) == maxFieldErrors:
+		w.errs = append(w.errs, &FieldError{Msg: "and more errors"})
+	}
 }
 
 // value reads one value that decodes into a Go value of shape sh (nil:
@@ -158,6 +169,9 @@ func (w *walker) custom(sh *shape) bool {
 
 // composite reads an object or list, which opens with c.
 func (w *walker) composite(c byte, sh *shape) bool {
+	if len(w.stack) >= maxDepth {
+		return false
+	}
 	var kind reflect.Kind
 	if sh != nil {
 		kind = sh.t.Kind()
@@ -257,177 +271,4 @@ func (w *walker) object(sh *shape) bool {
 			return false
 		}
 	}
-}
-
-func (w *walker) pop() { w.stack = w.stack[:len(w.stack)-1] }
-
-func (w *walker) skipSpace() {
-	for w.pos < len(w.data) {
-		switch w.data[w.pos] {
-		case ' ', '\t', '\r', '\n':
-			w.pos++
-		default:
-			return
-		}
-	}
-}
-
-// next skips space and consumes one byte, 0 at the end of data.
-func (w *walker) next() byte {
-	w.skipSpace()
-	if w.pos >= len(w.data) {
-		return 0
-	}
-	w.pos++
-	return w.data[w.pos-1]
-}
-
-// skip consumes c if it comes next.
-func (w *walker) skip(c byte) bool {
-	if w.pos < len(w.data) && w.data[w.pos] == c {
-		w.pos++
-		return true
-	}
-	return false
-}
-
-func (w *walker) literal(lit string) bool {
-	if !bytes.HasPrefix(w.data[w.pos:], []byte(lit)) {
-		return false
-	}
-	w.pos += len(lit)
-	return true
-}
-
-// number reads a number as JSON's grammar has it and returns its text.
-func (w *walker) number() ([]byte, bool) {
-	start := w.pos
-	w.skip('-')
-	if !w.skip('0') && w.digits() == 0 {
-		return nil, false
-	}
-	if w.skip('.') && w.digits() == 0 {
-		return nil, false
-	}
-	if w.skip('e') || w.skip('E') {
-		if !w.skip('+') {
-			w.skip('-')
-		}
-		if w.digits() == 0 {
-			return nil, false
-		}
-	}
-	return w.data[start:w.pos], true
-}
-
-func (w *walker) digits() int {
-	n := 0
-	for w.pos < len(w.data) && '0' <= w.data[w.pos] && w.data[w.pos] <= '9' {
-		w.pos++
-		n++
-	}
-	return n
-}
-
-// str reads a string and returns its text: unescaped when unescape is set
-// (a key), else as written. invalid says why encoding/json would have
-// altered it (an invalid byte, a lone surrogate escape), "" if it would not.
-func (w *walker) str(unescape bool) (text []byte, invalid string, ok bool) {
-	w.pos++ // '"'
-	start, escaped := w.pos, false
-	for w.pos < len(w.data) {
-		switch c := w.data[w.pos]; {
-		case c == '"':
-			text = w.data[start:w.pos]
-			w.pos++
-			if escaped && unescape {
-				var s string
-				if json.Unmarshal(w.data[start-1:w.pos], &s) != nil {
-					return nil, "", false
-				}
-				text = []byte(s)
-			}
-			return text, invalid, true
-		case c == '\\':
-			escaped = true
-			bad, ok := w.escape()
-			if !ok {
-				return nil, "", false
-			}
-			invalid = cmp.Or(invalid, bad)
-		case c < 0x20:
-			return nil, "", false // JSON strings hold no raw control characters
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRune(w.data[w.pos:])
-			if r == utf8.RuneError && size == 1 {
-				invalid = cmp.Or(invalid, "not valid UTF-8")
-			}
-			w.pos += size
-		default:
-			w.pos++
-		}
-	}
-	return nil, "", false
-}
-
-// errLoneSurrogate is what encoding/json turns into U+FFFD.
-const errLoneSurrogate = `not valid UTF-8: a \u escape of a lone surrogate`
-
-// escape reads one escape sequence. A \u escape of a surrogate must be the
-// first half of a pair whose second half follows.
-func (w *walker) escape() (invalid string, ok bool) {
-	if w.pos+1 >= len(w.data) {
-		return "", false
-	}
-	switch w.data[w.pos+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		w.pos += 2
-		return "", true
-	case 'u':
-	default:
-		return "", false
-	}
-	r, ok := w.hex4()
-	switch {
-	case !ok:
-		return "", false
-	case r < 0xD800 || r > 0xDFFF:
-		return "", true
-	case r >= 0xDC00 || !bytes.HasPrefix(w.data[w.pos:], []byte(`\u`)):
-		return errLoneSurrogate, true
-	}
-	save := w.pos
-	low, ok := w.hex4()
-	switch {
-	case !ok:
-		return "", false
-	case low < 0xDC00 || low > 0xDFFF:
-		w.pos = save // not the second half: it is read as an escape of its own
-		return errLoneSurrogate, true
-	}
-	return "", true
-}
-
-// hex4 reads the escape `\uXXXX` at pos.
-func (w *walker) hex4() (rune, bool) {
-	if w.pos+6 > len(w.data) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range w.data[w.pos+2 : w.pos+6] {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(d)
-	}
-	w.pos += 6
-	return r, true
 }

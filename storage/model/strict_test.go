@@ -3,6 +3,9 @@ package model_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -195,4 +198,53 @@ func BenchmarkDecodeRouteTable(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The strict pass never panics, and reads as well-formed exactly what
+// encoding/json reads as well-formed: every other error is left to it.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{`{"protocol":"http"}`, `{"virtual_hosts":[{"name":"v","routes":[{"match":{"prefix":"/"}}]}]}`,
+		`{"a":"\ud800\udc00","b":[1,-0.5e+3,true,null]}`, "{\"k\":\"\xff\"}", `[`, `{"a":1,"a":2}`, `"\u00e9"`, `{"address":"x","metadata":{"k":"v"}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, v := range []any{&model.RouteTable{}, &model.Endpoint{}, &model.Health{}} {
+			err := model.DecodeStrict(data, v)
+			var syntax bool
+			if err != nil {
+				syntax = strings.HasPrefix(err.Error(), "invalid JSON")
+			}
+			var raw json.RawMessage // syntax only
+			jsonErr := json.NewDecoder(bytes.NewReader(data)).Decode(&raw)
+			if (jsonErr != nil) != syntax && !strings.Contains(err.Error(), "data after the object") {
+				t.Fatalf("%q: strict %v, encoding/json %v", data, err, jsonErr)
+			}
+		}
+	})
+}
+
+// A value nested past encoding/json's depth limit is refused as encoding/json
+// refuses it, without the strict pass recursing a million levels deep.
+func TestDecodeStrictDeepValue(t *testing.T) {
+	n := 1_000_000
+	data := slices.Concat([]byte(`{"virtual_hosts":`), bytes.Repeat([]byte("["), n), bytes.Repeat([]byte("]"), n), []byte("}"))
+	err := model.DecodeStrict(data, &model.RouteTable{})
+	if err == nil || !strings.Contains(err.Error(), "exceeded max depth") {
+		t.Errorf("got %.200v", err)
+	}
+}
+
+// A value of many bad keys reports the first hundred, not megabytes.
+func TestDecodeStrictBoundsErrors(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`{"protocol":"http"`)
+	for i := range 10000 {
+		b.WriteString(`,"x` + strconv.Itoa(i) + `":1`)
+	}
+	b.WriteString("}")
+	err := model.DecodeStrict(b.Bytes(), &model.Service{})
+	var fes model.FieldErrors
+	if !errors.As(err, &fes) || len(fes) != 101 || fes[100].Msg != "and more errors" {
+		t.Errorf("got %d errors: %.200v", len(fes), err)
+	}
 }
