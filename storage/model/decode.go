@@ -76,6 +76,8 @@ func New(k Kind) (Object, error) {
 		return &Listener{}, nil
 	case KindHealth:
 		return &Health{}, nil
+	case KindSecret:
+		return &Secret{}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q", k)
 }

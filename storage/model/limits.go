@@ -84,7 +84,7 @@ const (
 )
 
 // Limits is every bound validation enforces.
-var Limits = limitTable(serviceLimits(), routeTableLimits())
+var Limits = limitTable(serviceLimits(), routeTableLimits(), tlsLimits())
 
 // limitTable places each limit at its index.
 func limitTable(parts ...map[fieldLimit]Limit) []Limit {

@@ -34,6 +34,9 @@ func (s *Service) checkLimits(v *validator) {
 		v.checkNumber(limHealthyThreshold, uint64(hc.HealthyThreshold), "health_check.healthy_threshold")
 		v.checkNumber(limUnhealthyThreshold, uint64(hc.UnhealthyThreshold), "health_check.unhealthy_threshold")
 	}
+	if s.TLS != nil {
+		s.TLS.checkLimits(v)
+	}
 }
 
 func (e *Endpoint) checkLimits(v *validator) {
@@ -56,6 +59,7 @@ func (l *Listener) checkLimits(v *validator) {
 	v.checkLen(limListenerRouteTable, len(l.RouteTable), "route_table")
 	v.checkLen(limListenerService, len(l.Service), "service")
 	v.checkLen(limGroups, len(l.Groups), "groups")
+	l.checkTLSLimits(v)
 	for i, g := range l.Groups {
 		v.checkLen(limGroup, len(g), "groups[", strconv.Itoa(i), "]")
 	}

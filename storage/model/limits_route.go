@@ -43,7 +43,7 @@ const (
 	limRespAdd
 	limRespAddName
 	limRespAddValue
-	numLimits
+	// the TLS limits follow in limits_tls.go
 )
 
 // MaxHeaderValue is Envoy's bound on a header value it is told to add

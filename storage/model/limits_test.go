@@ -112,6 +112,10 @@ var boundedElsewhere = map[string]string{
 	"Endpoint address":          "an IP address", "Listener address": "an IP address", "Listener protocol": "one of two names",
 	"Health status": "one of two names", "Health since": "a time",
 	"RouteTable virtual_hosts[*].routes[*].redirect.status": "one of five statuses",
+	"Listener tls.min_version":                              "one of two versions", "Listener tls.alpn": "a subset of h2, http/1.1",
+	"Listener tls.alpn[*]":                     "h2 or http/1.1",
+	"Secret tls_certificate.certificate_chain": "PEM, at most 64 KiB", "Secret tls_certificate.private_key": "PEM, at most 16 KiB",
+	"Secret validation_context.ca_bundle": "PEM, at most 512 KiB",
 }
 
 // Every duration, number, string, list and map of every kind, nested ones

@@ -20,10 +20,11 @@ const (
 	KindRouteTable Kind = "RouteTable"
 	KindListener   Kind = "Listener"
 	KindHealth     Kind = "Health"
+	KindSecret     Kind = "Secret"
 )
 
 // Kinds lists every kind in keyspace order.
-var Kinds = []Kind{KindService, KindEndpoint, KindRouteTable, KindListener, KindHealth}
+var Kinds = []Kind{KindService, KindEndpoint, KindRouteTable, KindListener, KindHealth, KindSecret}
 
 // Segment is the first path segment of a kind's keys, e.g. "services".
 func (k Kind) Segment() string {
@@ -38,6 +39,8 @@ func (k Kind) Segment() string {
 		return "listeners"
 	case KindHealth:
 		return "health"
+	case KindSecret:
+		return "secrets"
 	}
 	return ""
 }
@@ -73,7 +76,7 @@ func ParseKind(s string) (Kind, error) {
 	if l == "route" || l == "routetables" {
 		return KindRouteTable, nil
 	}
-	return "", fmt.Errorf("unknown kind %q (want one of service, endpoint, routetable, listener, health)", s)
+	return "", fmt.Errorf("unknown kind %q (want one of service, endpoint, routetable, listener, health, secret)", s)
 }
 
 // Ref names one object: its kind and name ("web", or "web/10.0.0.1-8080" for
@@ -133,6 +136,7 @@ type Snapshot struct {
 	RouteTables map[string]*RouteTable
 	Listeners   map[string]*Listener
 	Health      map[string]map[string]*Health // service -> endpoint id -> verdict
+	Secrets     map[string]*Secret
 	Rejected    []Rejection
 	// Ignored lists the keys of no kind, sorted by key.
 	Ignored []Ignored
@@ -158,6 +162,7 @@ func NewSnapshot(rev int64) *Snapshot {
 		RouteTables: map[string]*RouteTable{},
 		Listeners:   map[string]*Listener{},
 		Health:      map[string]map[string]*Health{},
+		Secrets:     map[string]*Secret{},
 		Created:     map[string]int64{},
 	}
 }
@@ -172,6 +177,8 @@ func (s *Snapshot) Add(ref Ref, obj any) bool {
 		s.RouteTables[ref.Name] = o
 	case *Listener:
 		s.Listeners[ref.Name] = o
+	case *Secret:
+		s.Secrets[ref.Name] = o
 	case *Endpoint:
 		svc, id, _ := strings.Cut(ref.Name, "/")
 		if s.Endpoints[svc] == nil {

@@ -25,6 +25,31 @@ type Service struct {
 	CircuitBreakers  *CircuitBreakers  `json:"circuit_breakers,omitempty"`
 	OutlierDetection *OutlierDetection `json:"outlier_detection,omitempty"`
 	HealthCheck      *HealthCheck      `json:"health_check,omitempty"`
+	TLS              *UpstreamTLS      `json:"tls,omitempty"`
+}
+
+// UpstreamTLS is how Envoy speaks TLS to the service's endpoints.
+type UpstreamTLS struct {
+	SNI string `json:"sni,omitempty"` // server name sent, and checked when no subject_alt_names
+	// CA names a validation_context secret: the CAs that sign the
+	// endpoints' certificates.
+	CA string `json:"ca"`
+	// ClientCertificate names a tls_certificate secret Envoy presents
+	// (mTLS to the endpoints).
+	ClientCertificate string   `json:"client_certificate,omitempty"`
+	SubjectAltNames   []string `json:"subject_alt_names,omitempty"` // one must be in the endpoint's certificate
+}
+
+func (t *UpstreamTLS) validate(v *validator) {
+	if t.SNI != "" && !ValidServerName(t.SNI, false) {
+		v.add("tls.sni", "%q is not a server name: want a DNS name such as web.internal", t.SNI)
+	}
+	if t.CA == "" {
+		v.add("tls.ca", "required: a validation_context secret that signs the endpoints' certificates")
+	}
+	checkSecretRef(v, "tls.ca", t.CA, false)
+	checkSecretRef(v, "tls.client_certificate", t.ClientCertificate, false)
+	checkSANs(v, "tls.subject_alt_names", t.SubjectAltNames)
 }
 
 // CircuitBreakers caps what Envoy sends to the whole service at once.
@@ -78,6 +103,9 @@ func (s *Service) Validate() error {
 	}
 	if hc := s.HealthCheck; hc != nil {
 		hc.validate(v, s.Protocol)
+	}
+	if s.TLS != nil {
+		s.TLS.validate(v)
 	}
 	return v.err()
 }

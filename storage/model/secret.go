@@ -1,0 +1,204 @@
+package model
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"time"
+)
+
+// Secret is TLS material Envoy gets over SDS: either a certificate with
+// its private key (a listener's or a client's identity) or a validation
+// context (the CAs that sign the peer's certificate). Key: secrets/<name>.
+type Secret struct {
+	TLSCertificate    *TLSCertificate    `json:"tls_certificate,omitempty"`
+	ValidationContext *ValidationContext `json:"validation_context,omitempty"`
+
+	notAfter time.Time // earliest expiry of its certificates, set by Validate
+}
+
+// TLSCertificate is a PEM certificate chain, leaf first, and the PEM
+// private key of the leaf.
+type TLSCertificate struct {
+	CertificateChain string `json:"certificate_chain"`
+	PrivateKey       string `json:"private_key"`
+}
+
+// ValidationContext is a PEM bundle of CA certificates and, optionally,
+// the subject alternative names a peer's certificate must carry one of.
+type ValidationContext struct {
+	CABundle        string   `json:"ca_bundle"`
+	SubjectAltNames []string `json:"subject_alt_names,omitempty"`
+}
+
+// Redacted is the placeholder that replaces a private key wherever a
+// secret is shown.
+const Redacted = "<redacted>"
+
+// Secret kinds, as Type reports them.
+const (
+	SecretTLSCertificate    = "tls_certificate"
+	SecretValidationContext = "validation_context"
+)
+
+// Type is "tls_certificate" or "validation_context".
+func (s *Secret) Type() string {
+	if s.TLSCertificate != nil {
+		return SecretTLSCertificate
+	}
+	return SecretValidationContext
+}
+
+// NotAfter is the earliest expiry among the secret's certificates (zero
+// before Validate succeeded). Expiry is reported, never a rejection.
+func (s *Secret) NotAfter() time.Time { return s.notAfter }
+
+// Redacted is a copy of s fit to show: its private key is replaced by
+// Redacted.
+func (s *Secret) Redacted() *Secret {
+	c := *s
+	if s.TLSCertificate != nil {
+		tc := *s.TLSCertificate
+		if tc.PrivateKey != "" {
+			tc.PrivateKey = Redacted
+		}
+		c.TLSCertificate = &tc
+	}
+	return &c
+}
+
+// Validate checks every field and reports all problems at once. No error
+// quotes a field's content: a private key must never reach a log.
+func (s *Secret) Validate() error {
+	v := &validator{}
+	s.checkLimits(v)
+	switch {
+	case s.TLSCertificate != nil && s.ValidationContext != nil:
+		v.add("", "a secret holds either tls_certificate or validation_context, not both")
+	case s.TLSCertificate != nil:
+		s.notAfter = s.TLSCertificate.validate(v)
+	case s.ValidationContext != nil:
+		s.notAfter = s.ValidationContext.validate(v)
+	default:
+		v.add("", "want tls_certificate (certificate_chain and private_key) or validation_context (ca_bundle)")
+	}
+	return v.err()
+}
+
+func (c *TLSCertificate) validate(v *validator) time.Time {
+	certs := parseCerts(v, "tls_certificate.certificate_chain", c.CertificateChain)
+	if c.PrivateKey == "" {
+		v.add("tls_certificate.private_key", "required: the PEM private key of the chain's first certificate")
+		return earliest(certs)
+	}
+	if !onlyPEM(c.PrivateKey) {
+		v.add("tls_certificate.private_key", "want one PEM private key; it does not parse")
+		return earliest(certs)
+	}
+	if len(certs) == 0 {
+		return time.Time{}
+	}
+	if _, err := tls.X509KeyPair([]byte(c.CertificateChain), []byte(c.PrivateKey)); err != nil {
+		v.add("tls_certificate.private_key", "%s", keyPairProblem(c.PrivateKey))
+	}
+	return earliest(certs)
+}
+
+func (c *ValidationContext) validate(v *validator) time.Time {
+	certs := parseCerts(v, "validation_context.ca_bundle", c.CABundle)
+	checkSANs(v, "validation_context.subject_alt_names", c.SubjectAltNames)
+	return earliest(certs)
+}
+
+// checkSANs checks subject alternative names a peer must carry one of.
+func checkSANs(v *validator, field string, sans []string) {
+	seen := map[string]bool{}
+	for i, san := range sans {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case san == "":
+			v.add(f, "must not be empty")
+		case seen[san]:
+			v.add(f, "duplicate name %q", san)
+		}
+		seen[san] = true
+	}
+}
+
+// keyPairProblem says why a key that parses as PEM does not make a pair
+// with the chain, without quoting either.
+func keyPairProblem(key string) string {
+	b, _ := pem.Decode([]byte(key))
+	if b == nil || !bytes.Contains([]byte(b.Type), []byte("PRIVATE KEY")) {
+		return "want a PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block)"
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
+		if _, err := x509.ParsePKCS1PrivateKey(b.Bytes); err != nil {
+			if _, err := x509.ParseECPrivateKey(b.Bytes); err != nil {
+				return "the private key does not parse"
+			}
+		}
+	}
+	return "the private key does not match the public key of the chain's first certificate"
+}
+
+// parseCerts parses a PEM bundle of certificates, reporting at field what
+// does not parse; it returns the certificates that do.
+func parseCerts(v *validator, field, text string) []*x509.Certificate {
+	if text == "" {
+		v.add(field, "required: PEM certificates")
+		return nil
+	}
+	var certs []*x509.Certificate
+	rest := []byte(text)
+	for i := 0; ; i++ {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			v.add(field, "PEM block %d is a %q, want CERTIFICATE", i, b.Type)
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			v.add(field, "certificate %d does not parse: %v", i, err)
+			continue
+		}
+		certs = append(certs, c)
+	}
+	switch {
+	case len(bytes.TrimSpace(rest)) > 0:
+		v.add(field, "text that is not PEM after the last certificate")
+	case len(certs) == 0 && !bytes.Contains([]byte(text), []byte("-----BEGIN")):
+		v.add(field, "no PEM certificate found")
+	}
+	return certs
+}
+
+// onlyPEM reports whether text is PEM blocks and nothing else.
+func onlyPEM(text string) bool {
+	rest := []byte(text)
+	n := 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return n > 0 && len(bytes.TrimSpace(rest)) == 0
+		}
+		n++
+	}
+}
+
+func earliest(certs []*x509.Certificate) time.Time {
+	var t time.Time
+	for _, c := range certs {
+		if t.IsZero() || c.NotAfter.Before(t) {
+			t = c.NotAfter
+		}
+	}
+	return t
+}
