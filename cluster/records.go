@@ -43,7 +43,7 @@ const ServedVersion = "served"
 
 // MaxTypes is how many xDS types a ProxyState holds: as many as Chancery
 // serves.
-const MaxTypes = 4
+const MaxTypes = 5
 
 // ProxyState is one xDS stream of a connected Envoy, as Config.Proxies
 // reports it: a Proxy without a map, so that the publisher can look at ten

@@ -35,6 +35,13 @@ func clusterFor(name string, svc *model.Service) (*clusterv3.Cluster, error) {
 		CircuitBreakers:      circuitBreakers(svc.CircuitBreakers),
 		OutlierDetection:     outlierDetection(svc.OutlierDetection),
 	}
+	if svc.TLS != nil {
+		ts, err := upstreamTLS(svc)
+		if err != nil {
+			return nil, err
+		}
+		c.TransportSocket = ts
+	}
 	if svc.Protocol == model.ProtocolHTTP2 || svc.Protocol == model.ProtocolGRPC {
 		opts, err := http2Options()
 		if err != nil {

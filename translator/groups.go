@@ -12,13 +12,14 @@ type groupContents struct {
 	listeners map[string]*listenerv3.Listener
 	routes    map[string]*routev3.RouteConfiguration
 	services  map[string]bool
+	secrets   map[string]bool
 	key       string // the group's listener names: groups with the same listeners have the same contents
 }
 
 // assembleGroups gives each group exactly what its listeners reach: a
 // service no listener of the group reaches is not sent to it, so a group's
 // versions change only when something it uses changes.
-func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*GroupResources {
+func assembleGroups(lis []*acceptedListener, svcs *serviceSet, secrets *secretSet) map[string]*GroupResources {
 	contents := map[string]*groupContents{}
 	for _, al := range lis {
 		for _, g := range al.groups {
@@ -28,6 +29,7 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*Group
 					listeners: map[string]*listenerv3.Listener{},
 					routes:    map[string]*routev3.RouteConfiguration{},
 					services:  map[string]bool{},
+					secrets:   map[string]bool{},
 				}
 				contents[g] = c
 			}
@@ -39,6 +41,9 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*Group
 			for _, s := range al.reached {
 				c.services[s] = true
 			}
+			for _, s := range al.secrets {
+				c.secrets[s] = true
+			}
 		}
 	}
 	out := make(map[string]*GroupResources, len(contents))
@@ -46,7 +51,7 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*Group
 	for g, c := range contents {
 		gr := byKey[c.key]
 		if gr == nil {
-			gr = c.resources(svcs)
+			gr = c.resources(svcs, secrets)
 			byKey[c.key] = gr
 		}
 		out[g] = gr // shared: resources are read-only, and consumers do the work once
@@ -55,7 +60,7 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet) map[string]*Group
 }
 
 // resources lays a group's contents out sorted by name.
-func (c *groupContents) resources(svcs *serviceSet) *GroupResources {
+func (c *groupContents) resources(svcs *serviceSet, secrets *secretSet) *GroupResources {
 	gr := &GroupResources{}
 	for _, n := range sortedKeys(c.listeners) {
 		gr.Listeners = append(gr.Listeners, c.listeners[n])
@@ -68,6 +73,13 @@ func (c *groupContents) resources(svcs *serviceSet) *GroupResources {
 		// reach services that translated.
 		gr.Clusters = append(gr.Clusters, svcs.clusters[n])
 		gr.Endpoints = append(gr.Endpoints, svcs.loads[n])
+		for _, sec := range svcs.secrets[n] {
+			c.secrets[sec] = true
+		}
+	}
+	for _, n := range sortedKeys(c.secrets) {
+		// Listeners and services name only secrets that translated.
+		gr.Secrets = append(gr.Secrets, secrets.secrets[n])
 	}
 	return gr
 }

@@ -127,5 +127,8 @@ func eachResource(res *Resources, fn func(label string, r resource)) {
 		for _, r := range gr.Endpoints {
 			fn(fmt.Sprintf("%s/endpoints/%s", g, r.GetClusterName()), r)
 		}
+		for _, r := range gr.Secrets {
+			fn(fmt.Sprintf("%s/secret/%s", g, r.GetName()), r)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 
@@ -19,19 +20,23 @@ type acceptedListener struct {
 	listener *listenerv3.Listener
 	routes   *routev3.RouteConfiguration // nil for TCP listeners
 	reached  []string                    // sorted services it sends traffic to
+	secrets  []string                    // secrets its TLS names
 }
 
 // buildListeners translates every accepted listener, oldest first. A TCP
-// listener without its service, a listener Envoy would refuse, or one that
+// listener without its service, an https listener without a usable
+// certificate or its client CA, a listener Envoy would refuse, or one that
 // would bind a port an older listener binds in a shared group is not sent;
-// an HTTP listener without its route table is sent with a 503 placeholder.
-func buildListeners(s *model.Snapshot, svcs *serviceSet, tables *routeTableSet, rej *rejections) []*acceptedListener {
+// an HTTP listener without its route table is sent with a 503 placeholder,
+// and a certificate or passthrough route that cannot be used is left out.
+func buildListeners(s *model.Snapshot, svcs *serviceSet, tables *routeTableSet, secrets *secretSet, rej *rejections) []*acceptedListener {
 	var out []*acceptedListener
 	var bound []binding
 	for _, name := range byAge(s) {
 		l := s.Listeners[name]
 		ref := model.Ref{Kind: model.KindListener, Name: name}
-		al, partial, excluded := listenerFor(name, l, svcs, tables)
+		lt := &listenerTranslation{name: name, l: l, svcs: svcs, tables: tables, secrets: secrets}
+		al, excluded := lt.translate()
 		if excluded == nil {
 			// Only listeners that would be sent hold their port: a TCP
 			// listener without its service must not keep another off it.
@@ -40,46 +45,130 @@ func buildListeners(s *model.Snapshot, svcs *serviceSet, tables *routeTableSet, 
 				bound = append(bound, b)
 			}
 		}
+		for _, p := range lt.partial {
+			rej.add(ref, p.Field, "%s", p.Msg)
+		}
 		if excluded != nil {
 			rej.add(ref, excluded.Field, "%s", excluded.Msg)
 			continue
-		}
-		if partial != nil {
-			rej.add(ref, partial.Field, "%s", partial.Msg)
 		}
 		out = append(out, al)
 	}
 	return out
 }
 
-// listenerFor translates one listener. partial is a problem it is sent
-// with; excluded is why it is not sent at all.
-func listenerFor(name string, l *model.Listener, svcs *serviceSet, tables *routeTableSet) (al *acceptedListener, partial, excluded *model.FieldError) {
+// listenerTranslation is one listener being translated, with the problems
+// it is sent with (partial).
+type listenerTranslation struct {
+	name    string
+	l       *model.Listener
+	svcs    *serviceSet
+	tables  *routeTableSet
+	secrets *secretSet
+	partial model.FieldErrors
+}
+
+// translate translates the listener; excluded is why it is not sent at all.
+func (lt *listenerTranslation) translate() (al *acceptedListener, excluded *model.FieldError) {
+	name, l := lt.name, lt.l
 	al = &acceptedListener{name: name, groups: l.Groups}
 	var err error
 	switch l.Protocol {
 	case model.ListenerTCP:
-		if u := svcs.unavailable(l.Service); u != nil {
-			return nil, nil, &model.FieldError{Field: "service", Msg: u.field() + "; listener not sent"}
+		if len(l.TLSPassthrough) > 0 {
+			return lt.passthrough(al)
+		}
+		if u := lt.svcs.unavailable(l.Service); u != nil {
+			return nil, &model.FieldError{Field: "service", Msg: u.field() + "; listener not sent"}
 		}
 		al.reached = []string{l.Service}
 		al.listener, err = tcpListenerFor(name, l)
 	default:
-		// The model admits only http and tcp listeners.
-		rt, u := tables.lookup(l.RouteTable)
+		// The model admits only http, https and tcp listeners.
+		rt, u := lt.tables.lookup(l.RouteTable)
 		if u != nil {
-			partial = &model.FieldError{Field: "route_table", Msg: u.field() + "; its requests answer 503"}
+			lt.partial = append(lt.partial, &model.FieldError{Field: "route_table", Msg: u.field() + "; its requests answer 503"})
 		}
 		al.routes, al.reached = rt.config, rt.reached
+		if l.Protocol == model.ListenerHTTPS {
+			return lt.https(al)
+		}
 		al.listener, err = httpListenerFor(name, l)
 	}
+	return lt.checked(al, err)
+}
+
+// https sends the certificates whose secrets can be used, if any, and only
+// with its client CA when it names one: never without the client check.
+func (lt *listenerTranslation) https(al *acceptedListener) (*acceptedListener, *model.FieldError) {
+	t := lt.l.TLS
+	if t.ClientCA != "" {
+		if fe := lt.secrets.use("tls.client_ca", t.ClientCA, model.SecretValidationContext); fe != nil {
+			return nil, &model.FieldError{Field: fe.Field, Msg: fe.Msg + "; listener not sent"}
+		}
+		al.secrets = append(al.secrets, t.ClientCA)
+	}
+	var certs []model.ServerCertificate
+	for i, c := range t.Certificates {
+		if fe := lt.secrets.use(fmt.Sprintf("tls.certificates[%d].secret", i), c.Secret, model.SecretTLSCertificate); fe != nil {
+			lost := "its server names are not served"
+			if len(c.ServerNames) == 0 {
+				lost = "names no other certificate has are not served"
+			}
+			lt.partial = append(lt.partial, &model.FieldError{Field: fe.Field, Msg: fe.Msg + "; " + lost})
+			continue
+		}
+		certs = append(certs, c)
+		al.secrets = append(al.secrets, c.Secret)
+	}
+	if len(certs) == 0 {
+		return nil, &model.FieldError{Field: "tls.certificates", Msg: "no certificate can be used; listener not sent"}
+	}
+	var err error
+	al.listener, err = httpsListenerFor(lt.name, lt.l, certs)
+	return lt.checked(al, err)
+}
+
+// passthrough sends the routes whose services can take traffic, if any.
+func (lt *listenerTranslation) passthrough(al *acceptedListener) (*acceptedListener, *model.FieldError) {
+	l := lt.l
+	var routes []model.SNIRoute
+	for i, r := range l.TLSPassthrough {
+		if u := lt.svcs.unavailable(r.Service); u != nil {
+			lt.partial = append(lt.partial, &model.FieldError{Field: fmt.Sprintf("tls_passthrough[%d].service", i), Msg: u.field() + "; its server names are not served"})
+			continue
+		}
+		routes = append(routes, r)
+		al.reached = append(al.reached, r.Service)
+	}
+	def := l
+	if l.Service != "" {
+		if u := lt.svcs.unavailable(l.Service); u != nil {
+			lt.partial = append(lt.partial, &model.FieldError{Field: "service", Msg: u.field() + "; other server names are not served"})
+			def = &model.Listener{Address: l.Address, Port: l.Port}
+		} else {
+			al.reached = append(al.reached, l.Service)
+		}
+	}
+	if len(routes) == 0 && def.Service == "" {
+		return nil, &model.FieldError{Field: "tls_passthrough", Msg: "no route's service can take traffic; listener not sent"}
+	}
+	slices.Sort(al.reached)
+	al.reached = slices.Compact(al.reached)
+	var err error
+	al.listener, err = passthroughListenerFor(lt.name, def, routes)
+	return lt.checked(al, err)
+}
+
+// checked is al unless building or Envoy's validation failed.
+func (lt *listenerTranslation) checked(al *acceptedListener, err error) (*acceptedListener, *model.FieldError) {
 	if err == nil {
 		err = envoyValid(al.listener)
 	}
 	if err != nil {
-		return nil, nil, &model.FieldError{Msg: "not sent: " + err.Error()}
+		return nil, &model.FieldError{Msg: "not sent: " + err.Error()}
 	}
-	return al, partial, nil
+	return al, nil
 }
 
 // byAge lists the listeners in the order they hold ports: by etcd create

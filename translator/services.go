@@ -17,16 +17,18 @@ const parallelMin = 256
 type serviceSet struct {
 	clusters map[string]*clusterv3.Cluster
 	loads    map[string]*endpointv3.ClusterLoadAssignment
+	secrets  map[string][]string // the secrets each service's TLS names
 	rej      *rejections
 }
 
 // buildServices translates every accepted service. A service whose output
 // Envoy would refuse is rejected here, before anything references it, so
 // that routes to it answer 503 instead of pointing at a missing cluster.
-func buildServices(s *model.Snapshot, rej *rejections, m *Memo) *serviceSet {
+func buildServices(s *model.Snapshot, secrets *secretSet, rej *rejections, m *Memo) *serviceSet {
 	set := &serviceSet{
 		clusters: make(map[string]*clusterv3.Cluster, len(s.Services)),
 		loads:    make(map[string]*endpointv3.ClusterLoadAssignment, len(s.Services)),
+		secrets:  map[string][]string{},
 		rej:      rej,
 	}
 	m.forget(s)
@@ -47,12 +49,22 @@ func buildServices(s *model.Snapshot, rej *rejections, m *Memo) *serviceSet {
 	}
 	for i, name := range names {
 		p := parts[i]
+		ref := model.Ref{Kind: model.KindService, Name: name}
 		if p.err != nil {
-			rej.add(model.Ref{Kind: model.KindService, Name: name}, "", "not sent: %v", p.err)
+			rej.add(ref, "", "not sent: %v", p.err)
+			continue
+		}
+		// Secrets are checked here, not in the memo's part: a cluster
+		// names its secrets, so it does not change when one does.
+		if fe := serviceSecretsMissing(s.Services[name], secrets); fe != nil {
+			rej.add(ref, fe.Field, "%s; service not sent", fe.Msg)
 			continue
 		}
 		set.clusters[name] = p.cluster
 		set.loads[name] = p.load
+		if names := serviceSecrets(s.Services[name]); names != nil {
+			set.secrets[name] = names
+		}
 	}
 	return set
 }
@@ -65,4 +77,19 @@ func (ss *serviceSet) unavailable(name string) *unavailable {
 	}
 	reason, _ := ss.rej.reason(model.Ref{Kind: model.KindService, Name: name})
 	return &unavailable{kind: "service", name: name, reason: reason}
+}
+
+// serviceSecretsMissing reports the first secret of a service's TLS that
+// cannot be used, or nil.
+func serviceSecretsMissing(svc *model.Service, secrets *secretSet) *model.FieldError {
+	if svc.TLS == nil {
+		return nil
+	}
+	if fe := secrets.use("tls.ca", svc.TLS.CA, model.SecretValidationContext); fe != nil {
+		return fe
+	}
+	if svc.TLS.ClientCertificate == "" {
+		return nil
+	}
+	return secrets.use("tls.client_certificate", svc.TLS.ClientCertificate, model.SecretTLSCertificate)
 }

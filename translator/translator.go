@@ -15,6 +15,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/chancery-xds/chancery/storage/model"
 )
@@ -35,6 +36,7 @@ type GroupResources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret // SDS: only the secrets the group's listeners and clusters name
 }
 
 // Translate is pure and deterministic: no I/O, clock, logging, randomness or map-order dependence.
@@ -57,13 +59,14 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 	// Order matters: a service that fails translation turns the routes and
 	// TCP listeners that reach it into rejections, and a route table that
 	// fails turns its listeners' routes into a 503 placeholder.
-	svcs := buildServices(s, rej, m)
+	secrets := buildSecrets(s, rej)
+	svcs := buildServices(s, secrets, rej, m)
 	tables := buildRouteTables(s, svcs, rej, m)
-	lis := buildListeners(s, svcs, tables, rej)
+	lis := buildListeners(s, svcs, tables, secrets, rej)
 
 	res := &Resources{
 		Revision: s.Revision,
-		Groups:   assembleGroups(lis, svcs),
+		Groups:   assembleGroups(lis, svcs, secrets),
 		Rejected: rej.sorted(),
 		Ignored:  ignored(s, rej),
 	}

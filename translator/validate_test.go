@@ -9,6 +9,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -45,6 +46,7 @@ func TestGoldenGroupsConsistent(t *testing.T) {
 					resourcev3.RouteType:    asResources(gr.Routes),
 					resourcev3.ClusterType:  asResources(gr.Clusters),
 					resourcev3.EndpointType: asResources(gr.Endpoints),
+					resourcev3.SecretType:   asResources(gr.Secrets),
 				})
 				if err != nil {
 					t.Fatalf("group %s: %v", g, err)
@@ -54,6 +56,9 @@ func TestGoldenGroupsConsistent(t *testing.T) {
 				}
 				if diff := cmp.Diff(referencedClusters(t, gr), clusterNames(gr.Clusters)); diff != "" {
 					t.Errorf("group %s: clusters differ from those referenced (-referenced +sent):\n%s", g, diff)
+				}
+				if diff := cmp.Diff(referencedSecrets(t, gr), secretNames(gr.Secrets)); diff != "" {
+					t.Errorf("group %s: secrets differ from those referenced (-referenced +sent):\n%s", g, diff)
 				}
 			}
 		})
@@ -93,8 +98,8 @@ func referencedClusters(t *testing.T, gr *GroupResources) []string {
 			}
 		}
 	}
-	for _, l := range gr.Listeners {
-		for _, f := range l.GetFilterChains()[0].GetFilters() {
+	for _, fc := range filterChains(gr) {
+		for _, f := range fc.GetFilters() {
 			tp := &tcpproxyv3.TcpProxy{}
 			if f.GetTypedConfig().MessageIs(tp) {
 				if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
@@ -125,6 +130,7 @@ func TestGroupSlicesSorted(t *testing.T) {
 			check("routes", namesOf(gr.Routes, (*routev3.RouteConfiguration).GetName))
 			check("clusters", namesOf(gr.Clusters, (*clusterv3.Cluster).GetName))
 			check("endpoints", namesOf(gr.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName))
+			check("secrets", namesOf(gr.Secrets, (*tlsv3.Secret).GetName))
 		}
 	}
 }
@@ -133,6 +139,68 @@ func namesOf[R any](rs []R, name func(R) string) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = name(r)
+	}
+	return out
+}
+
+// filterChains lists every filter chain of a group's listeners, default
+// chains included.
+func filterChains(gr *GroupResources) []*listenerv3.FilterChain {
+	var out []*listenerv3.FilterChain
+	for _, l := range gr.Listeners {
+		out = append(out, l.GetFilterChains()...)
+		if d := l.GetDefaultFilterChain(); d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// referencedSecrets lists, sorted, the SDS secrets a group's listeners and
+// clusters name in their TLS transport sockets.
+func referencedSecrets(t *testing.T, gr *GroupResources) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	common := func(c *tlsv3.CommonTlsContext) {
+		for _, s := range c.GetTlsCertificateSdsSecretConfigs() {
+			seen[s.GetName()] = true
+		}
+		if n := c.GetValidationContextSdsSecretConfig().GetName(); n != "" {
+			seen[n] = true
+		}
+		if n := c.GetCombinedValidationContext().GetValidationContextSdsSecretConfig().GetName(); n != "" {
+			seen[n] = true
+		}
+	}
+	for _, fc := range filterChains(gr) {
+		if ts := fc.GetTransportSocket(); ts != nil {
+			ctx := &tlsv3.DownstreamTlsContext{}
+			if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+				t.Fatal(err)
+			}
+			common(ctx.GetCommonTlsContext())
+		}
+	}
+	for _, c := range gr.Clusters {
+		if ts := c.GetTransportSocket(); ts != nil {
+			ctx := &tlsv3.UpstreamTlsContext{}
+			if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+				t.Fatal(err)
+			}
+			common(ctx.GetCommonTlsContext())
+		}
+	}
+	out := sortedKeys(seen)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func secretNames(ss []*tlsv3.Secret) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.GetName())
 	}
 	return out
 }

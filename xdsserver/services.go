@@ -6,6 +6,7 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"google.golang.org/grpc"
 )
 
@@ -15,7 +16,7 @@ type (
 )
 
 // Register adds the aggregated discovery service and the single-type ones
-// (CDS, EDS, LDS, RDS on streams of their own) to a gRPC server. The unary
+// (CDS, EDS, LDS, RDS, SDS on streams of their own) to a gRPC server. The unary
 // REST-style Fetch methods answer UNIMPLEMENTED. g must be made with
 // ServerOptions, which carry the codec the responses need.
 func (s *Server) Register(g *grpc.Server) {
@@ -24,6 +25,7 @@ func (s *Server) Register(g *grpc.Server) {
 	endpointservice.RegisterEndpointDiscoveryServiceServer(g, eds{s: s})
 	listenerservice.RegisterListenerDiscoveryServiceServer(g, lds{s: s})
 	routeservice.RegisterRouteDiscoveryServiceServer(g, rds{s: s})
+	secretservice.RegisterSecretDiscoveryServiceServer(g, sds{s: s})
 }
 
 type ads struct {
@@ -65,3 +67,11 @@ type rds struct {
 
 func (r rds) StreamRoutes(ss sotwStream) error { return r.s.serveSotw(ss, typeURLs[routesIdx]) }
 func (r rds) DeltaRoutes(ss deltaStream) error { return r.s.serveDelta(ss, typeURLs[routesIdx]) }
+
+type sds struct {
+	secretservice.UnimplementedSecretDiscoveryServiceServer
+	s *Server
+}
+
+func (d sds) StreamSecrets(ss sotwStream) error { return d.s.serveSotw(ss, typeURLs[secretsIdx]) }
+func (d sds) DeltaSecrets(ss deltaStream) error { return d.s.serveDelta(ss, typeURLs[secretsIdx]) }

@@ -24,7 +24,9 @@ import (
 
 // typeIdx numbers the served types, in the order a stream sends them:
 // clusters before their endpoints, listeners before their routes, as Envoy
-// applies them.
+// applies them. Secrets come last: Envoy asks for them by name once a
+// cluster or listener names them, and warms that cluster or listener until
+// they arrive.
 type typeIdx int
 
 const (
@@ -32,18 +34,19 @@ const (
 	endpointsIdx
 	listenersIdx
 	routesIdx
+	secretsIdx
 	numTypes
 )
 
 // typeURLs are the served types' URLs, by typeIdx.
-var typeURLs = [numTypes]string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+var typeURLs = [numTypes]string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.SecretType}
 
 // typeNames are the short names used in versions, logs and metrics.
-var typeNames = [numTypes]string{"clusters", "endpoints", "listeners", "routes"}
+var typeNames = [numTypes]string{"clusters", "endpoints", "listeners", "routes", "secrets"}
 
 // fullState reports whether a state-of-the-world response of the type must
 // hold every resource (clusters, listeners: what is absent is removed) or
-// may hold only what changed (endpoints, routes).
+// may hold only what changed (endpoints, routes, secrets).
 func (t typeIdx) fullState() bool { return t == clustersIdx || t == listenersIdx }
 
 // indexOf returns the typeIdx of a type URL.
@@ -150,6 +153,7 @@ func (e *encoder) itemsOf(g *translator.GroupResources) *[numTypes][]types.Resou
 		endpointsIdx: asResources(g.Endpoints),
 		listenersIdx: asResources(g.Listeners),
 		routesIdx:    asResources(g.Routes),
+		secretsIdx:   asResources(g.Secrets),
 	}
 	e.items[g] = m
 	return m

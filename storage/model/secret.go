@@ -171,6 +171,8 @@ func parseCerts(v *validator, field, text string) []*x509.Certificate {
 		certs = append(certs, c)
 	}
 	switch {
+	case bytes.Contains(rest, []byte("-----BEGIN")):
+		v.add(field, "a PEM block does not parse (bad base64, or no END line)")
 	case len(bytes.TrimSpace(rest)) > 0:
 		v.add(field, "text that is not PEM after the last certificate")
 	case len(certs) == 0 && !bytes.Contains([]byte(text), []byte("-----BEGIN")):
