@@ -36,6 +36,9 @@ var liveKeyspace = [][2]string{
 	{"listeners/main", `{"address":"127.0.0.1","port":10000,"protocol":"http","route_table":"web","groups":["edge"]}`},
 	{"listeners/db", `{"address":"127.0.0.1","port":10001,"protocol":"tcp","service":"db","groups":["edge","internal"]}`},
 	{"health/web/a", `{"status":"healthy","since":"2025-01-01T00:00:00Z"}`},
+	{"secrets/web-cert", `{"tls_certificate":{"certificate_chain":` + strconv.Quote(fuzzCert) + `,"private_key":` + strconv.Quote(fuzzKey) + `}}`},
+	{"listeners/tls", `{"address":"127.0.0.1","port":10443,"protocol":"https","route_table":"web","groups":["edge"],` +
+		`"tls":{"certificates":[{"secret":"web-cert"}]}}`},
 }
 
 // FuzzBadWrites feeds arbitrary keys and values, written beside or over a
@@ -51,6 +54,7 @@ var liveKeyspace = [][2]string{
 func FuzzBadWrites(f *testing.F) {
 	f.Add("services/bad\xffx", []byte(`{"protocol":"http"}`), "", []byte(nil))
 	f.Add("routes/web", []byte(`{"virtual_hosts":[{"name":"all",`), "services/web", []byte(`{"protocol":"grpc"}`))
+	f.Add("secrets/web-cert", []byte(`{"tls_certificate":{"certificate_chain":"x","private_key":`+strconv.Quote(fuzzKey)+`}}`), "", []byte(nil))
 	f.Fuzz(func(t *testing.T, key1 string, value1 []byte, key2 string, value2 []byte) {
 		writes := [][2]string{{key1, string(value1)}}
 		if key2 != "" {
@@ -115,6 +119,11 @@ func checkBadWrites(t *testing.T, writes [][2]string) {
 	r.checkReported(t, res)
 	r.checkLog(t)
 	checkStatus(t, r.ks, &input{Snapshot: snap, Rejected: res.Rejected})
+	checkNoKey(t, "the log", r.logs.String())
+	for key, st := range desiredStatus(r.ks, &input{Snapshot: snap, Rejected: res.Rejected}) {
+		b, _ := json.Marshal(st)
+		checkNoKey(t, "status record "+key, string(b))
+	}
 
 	if _, _, err := r.apply(t, liveKeyspace); err != nil {
 		t.Fatalf("the live keyspace does not publish after the bad writes: %v", err)
@@ -222,6 +231,16 @@ func checkShown(t *testing.T, what, s string, limit int) {
 		if !strconv.IsPrint(c) {
 			t.Errorf("%s %q: holds %U", what, s, c)
 			return
+		}
+	}
+}
+
+// checkNoKey fails if text holds a line of the live secret's private key.
+func checkNoKey(t *testing.T, where, text string) {
+	t.Helper()
+	for _, line := range strings.Split(fuzzKey, "\n") {
+		if len(line) > 16 && !strings.HasPrefix(line, "-----") && strings.Contains(text, line) {
+			t.Fatalf("%s shows the private key", where)
 		}
 	}
 }

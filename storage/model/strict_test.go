@@ -208,7 +208,7 @@ func FuzzDecodeStrict(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, v := range []any{&model.RouteTable{}, &model.Endpoint{}, &model.Health{}} {
+		for _, v := range []any{&model.RouteTable{}, &model.Endpoint{}, &model.Health{}, &model.Secret{}, &model.Listener{}} {
 			err := model.DecodeStrict(data, v)
 			var syntax bool
 			if err != nil {
