@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -16,8 +15,10 @@ import (
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
-// adminHandler serves health, readiness, metrics and debugging views.
-func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Watcher, draining *atomic.Bool, maxLag time.Duration) http.Handler {
+// adminHandler serves health, readiness, metrics and debugging views; the
+// debugging views only as debug allows.
+func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Watcher, draining *atomic.Bool, maxLag time.Duration,
+	debug debugAccess) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "ok")
@@ -35,17 +36,7 @@ func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Wa
 		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /debug/snapshot", func(rw http.ResponseWriter, r *http.Request) {
-		debugSnapshot(rw, r, xds)
-	})
-	mux.HandleFunc("GET /debug/proxies", func(rw http.ResponseWriter, _ *http.Request) {
-		writeJSON(rw, xds.Proxies())
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/", debugHandler(xds, debug)) // see admindebug.go
 	return mux
 }
 
@@ -79,7 +70,7 @@ func debugSnapshot(rw http.ResponseWriter, r *http.Request, xds *xdsserver.Serve
 	for typ := range v.Versions {
 		items, _ := xds.Resources(group[0], typ)
 		for _, it := range items {
-			b, err := protojson.Marshal(it)
+			b, err := protojson.Marshal(xdsserver.Redact(it))
 			if err != nil {
 				http.Error(rw, err.Error(), http.StatusInternalServerError)
 				return

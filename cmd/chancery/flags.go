@@ -36,6 +36,7 @@ type serveConfig struct {
 	sessionTTL             time.Duration
 	advertiseAddress       string
 	healthCheckConcurrency int
+	credentialFlags        // --etcd-password-file, --admin-debug, --admin-token-file: see credentials.go
 }
 
 // parseServeFlags reads flags, falling back to CHANCERY_* variables; a flag
@@ -47,7 +48,8 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	var endpoints string
 	fs.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated etcd client URLs; empty starts an embedded single-node etcd")
 	fs.StringVar(&c.etcdUsername, "etcd-username", "", "etcd user")
-	fs.StringVar(&c.etcdPassword, "etcd-password", "", "etcd password")
+	fs.StringVar(&c.etcdPassword, "etcd-password", "", "etcd password; on the command line every local user can read it: prefer --etcd-password-file or CHANCERY_ETCD_PASSWORD")
+	registerCredentialFlags(fs, c)
 	fs.StringVar(&c.etcdCA, "etcd-ca", "", "CA bundle that signs etcd's server certificate")
 	fs.StringVar(&c.etcdCert, "etcd-cert", "", "client certificate for etcd")
 	fs.StringVar(&c.etcdKey, "etcd-key", "", "client key for etcd")
@@ -88,6 +90,9 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := resolveCredentials(fs, c); err != nil {
+		return nil, err
 	}
 	for _, e := range strings.Split(endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {

@@ -51,6 +51,7 @@ func serve(cfg *serveConfig) error {
 	}
 	defer func() { _ = log.Sync() }() // stderr cannot always be synced; nothing to do about it
 	log = log.With(zap.String("replica", cfg.replicaID))
+	warnCredentials(log, cfg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -105,7 +106,7 @@ func serve(cfg *serveConfig) error {
 	})...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool
-	admin := &http.Server{Handler: adminHandler(reg, xds, watcher, &draining, cfg.maxWatchLag), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Handler: adminHandler(reg, xds, watcher, &draining, cfg.maxWatchLag, cfg.debugAccess()), ReadHeaderTimeout: 5 * time.Second}
 
 	log.Info("serving", zap.String("xds-address", xdsListener.Addr().String()), zap.String("admin-address", adminListener.Addr().String()),
 		zap.Strings("etcd-endpoints", endpoints), zap.String("prefix", cfg.prefix), zap.String("version", version))

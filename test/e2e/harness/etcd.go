@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,24 @@ type Etcd struct {
 	name      string
 	clientURL string
 	peerURL   string
+	healthURL string // clientURL, or the plain-HTTP metrics URL when clients need TLS
 	proc      *process
+}
+
+// EtcdOptions configures StartEtcdWith.
+type EtcdOptions struct {
+	// TLS, when set, serves clients over https (Endpoint is https://...)
+	// and requires client certificates signed by TLS.ClientCAFile.
+	TLS *EtcdTLS
+}
+
+// EtcdTLS is etcd's client-side TLS: its server certificate (for
+// 127.0.0.1, so with that IP SAN) and the CA that signs the client
+// certificates it requires (--client-cert-auth). Health is then polled on a
+// plain-HTTP --listen-metrics-urls.
+type EtcdTLS struct {
+	CertFile, KeyFile string
+	ClientCAFile      string
 }
 
 // EtcdCluster is a set of bin/etcd members that form one cluster.
@@ -38,6 +56,18 @@ type EtcdCluster struct {
 func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
 	return StartEtcdCluster(t, 1).Members[0]
+}
+
+// StartEtcdWith starts a single-member etcd as StartEtcd does, configured by opts.
+func StartEtcdWith(t testing.TB, opts EtcdOptions) *Etcd {
+	t.Helper()
+	bin := binary(t, "etcd")
+	var c *EtcdCluster
+	startRetrying(t, "etcd", func() ([]*process, error) {
+		c = newEtcdClusterWith(t, bin, 1, opts)
+		return []*process{c.Members[0].proc}, startMembers(c.Members)
+	})
+	return c.Members[0]
 }
 
 // StartEtcdCluster starts an etcd cluster of size members and waits until every
@@ -58,6 +88,10 @@ func StartEtcdCluster(t testing.TB, size int) *EtcdCluster {
 }
 
 func newEtcdCluster(t testing.TB, bin string, size int) *EtcdCluster {
+	return newEtcdClusterWith(t, bin, size, EtcdOptions{})
+}
+
+func newEtcdClusterWith(t testing.TB, bin string, size int, opts EtcdOptions) *EtcdCluster {
 	dir := t.TempDir()
 	c := &EtcdCluster{}
 	var initial []string
@@ -67,6 +101,11 @@ func newEtcdCluster(t testing.TB, bin string, size int) *EtcdCluster {
 			name:      fmt.Sprintf("etcd-%d", i),
 			clientURL: "http://" + loopback(FreePort(t)),
 			peerURL:   "http://" + loopback(FreePort(t)),
+		}
+		m.healthURL = m.clientURL
+		if opts.TLS != nil {
+			m.clientURL = "https://" + strings.TrimPrefix(m.clientURL, "http://")
+			m.healthURL = "http://" + loopback(FreePort(t))
 		}
 		initial = append(initial, m.name+"="+m.peerURL)
 		c.Members = append(c.Members, m)
@@ -85,6 +124,10 @@ func newEtcdCluster(t testing.TB, bin string, size int) *EtcdCluster {
 			// Durability against power loss is not under test, and fsync on a
 			// shared 2-core machine makes every write slow.
 			"--unsafe-no-fsync",
+		}
+		if opts.TLS != nil {
+			args = append(args, "--cert-file", opts.TLS.CertFile, "--key-file", opts.TLS.KeyFile,
+				"--client-cert-auth", "--trusted-ca-file", opts.TLS.ClientCAFile, "--listen-metrics-urls", m.healthURL)
 		}
 		m.proc = newProcess(t, m.name, bin, filepath.Join(dir, m.name+".log"), args)
 	}
@@ -108,7 +151,7 @@ func startMembers(members []*Etcd) error {
 }
 
 func (e *Etcd) healthy() error {
-	body, err := getOK(e.clientURL + "/health")
+	body, err := getOK(e.healthURL + "/health")
 	if err != nil {
 		return err
 	}
@@ -153,7 +196,8 @@ func (c *EtcdCluster) Client(t testing.TB) *clientv3.Client {
 	return newEtcdClient(t, c.Endpoints())
 }
 
-// Endpoint returns the member's client URL, http://127.0.0.1:port.
+// Endpoint returns the member's client URL, http://127.0.0.1:port (https
+// with EtcdOptions.TLS).
 func (e *Etcd) Endpoint() string { return e.clientURL }
 
 // Name returns the member's name in the cluster.
@@ -226,10 +270,21 @@ func isSignalExit(err error) bool {
 // the error carries stderr. endpoint may list several URLs separated by commas.
 func Etcdctl(t testing.TB, endpoint string, args ...string) (string, error) {
 	t.Helper()
+	return EtcdctlEnv(t, nil, endpoint, args...)
+}
+
+// EtcdctlEnv is Etcdctl with extra environment variables ("ETCDCTL_USER=root",
+// "ETCDCTL_PASSWORD=..."), for what must not be on a command line that
+// errors quote.
+func EtcdctlEnv(t testing.TB, env []string, endpoint string, args ...string) (string, error) {
+	t.Helper()
 	bin := binary(t, "etcdctl")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--endpoints=" + endpoint}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
