@@ -54,7 +54,10 @@ type TLS struct {
 	CertFile string // client certificate, with KeyFile, for mTLS
 	KeyFile  string
 	// SNI is sent in the handshake and, when set, is also the DNS name the
-	// replica's certificate must carry.
+	// replica's certificate must carry. Unset, it is the host of the
+	// replicas when they are all reached by one DNS name (a load balancer,
+	// a round-robin name); with IP addresses, or several names, no name is
+	// sent or required, and any certificate the CA signed is accepted.
 	SNI string
 }
 
@@ -98,7 +101,25 @@ func (c Config) withDefaults() (Config, []replica, error) {
 		return c, nil, err
 	}
 	reps, err := parseReplicas(c.XDS)
+	if err == nil && c.TLS != nil && c.TLS.SNI == "" {
+		if host, ok := oneHostName(reps); ok {
+			t := *c.TLS
+			t.SNI = host
+			c.TLS = &t
+		}
+	}
 	return c, reps, err
+}
+
+// oneHostName returns the DNS name every replica is reached by, if there
+// is one.
+func oneHostName(reps []replica) (string, bool) {
+	for _, r := range reps {
+		if r.ip || r.host != reps[0].host {
+			return "", false
+		}
+	}
+	return reps[0].host, len(reps) > 0
 }
 
 func orDefault(d, def time.Duration) time.Duration {

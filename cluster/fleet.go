@@ -31,7 +31,7 @@ type Fleet struct {
 	Revision int64
 	Leader   string          // the replica leading now; "" while none does
 	Replicas []ReplicaRecord // by id
-	Envoys   []EnvoyStatus   // by node id, then replica
+	Envoys   []EnvoyStatus   // by node id, group, then replica
 }
 
 // EnvoyStatus is one Envoy as the fleet view shows it.
@@ -79,14 +79,14 @@ func ReadFleet(ctx context.Context, cli *clientv3.Client, ks storage.Keyspace) (
 	}
 	current := currentVersions(f.Replicas)
 	for _, kv := range resp.Responses[1].GetResponseRange().GetKvs() {
-		replica, node, ok := ks.ParseProxyKey(string(kv.Key))
-		if !ok {
+		if _, _, ok := ks.ParseProxyKey(string(kv.Key), ""); !ok {
 			continue
 		}
 		var p Proxy
 		if err := json.Unmarshal(kv.Value, &p); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
+		replica, node, _ := ks.ParseProxyKey(string(kv.Key), p.Group) // the group is in the key
 		p.NodeID = node
 		for _, r := range f.Replicas {
 			if r.ID == replica {
@@ -97,7 +97,10 @@ func ReadFleet(ctx context.Context, cli *clientv3.Client, ks storage.Keyspace) (
 	}
 	sort.SliceStable(f.Envoys, func(i, j int) bool {
 		a, b := f.Envoys[i], f.Envoys[j]
-		return a.NodeID < b.NodeID || a.NodeID == b.NodeID && a.Replica < b.Replica
+		if a.NodeID != b.NodeID {
+			return a.NodeID < b.NodeID
+		}
+		return a.Group < b.Group || a.Group == b.Group && a.Replica < b.Replica
 	})
 	return f, nil
 }

@@ -60,36 +60,39 @@ func TestSpecDefaults(t *testing.T) {
 	}
 }
 
-// Several streams of one node become one record, the newest stream
-// winning, in whatever order they come; a node with one stream is left as
-// it is.
+// Several streams of one node in one group become one record, the newest
+// stream winning, in whatever order they come; a node with one stream is
+// left as it is, and so is the same node id in another group: that is
+// another Envoy, which must not replace the first.
 func TestMergeStates(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	list := []ProxyState{
-		stateOf(Proxy{NodeID: "n", Group: "g2", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "new"}}}),
+		stateOf(Proxy{NodeID: "n", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "new"}}}),
 		stateOf(Proxy{NodeID: "n", Group: "g", Delta: true, Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "old"}, "routes": {Acked: "r"}}}),
 		stateOf(Proxy{NodeID: "m", Group: "g", Connected: t0}),
-		stateOf(Proxy{NodeID: "n", Group: "g1", Connected: t0.Add(time.Millisecond), Types: map[string]TypeRecord{"clusters": {Acked: "middle"}, "listeners": {Acked: "l"}}}),
+		stateOf(Proxy{NodeID: "n", Group: "other", Delta: true, Connected: t0.Add(2 * time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "theirs"}}}),
+		stateOf(Proxy{NodeID: "n", Group: "g", Connected: t0.Add(time.Millisecond), Types: map[string]TypeRecord{"clusters": {Acked: "middle"}, "listeners": {Acked: "l"}}}),
 		stateOf(Proxy{NodeID: "m", Group: "g", Connected: t0.Add(time.Second), Types: map[string]TypeRecord{"routes": {Acked: "r2"}}}),
 		stateOf(Proxy{NodeID: "o", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "o"}}}),
 	}
 	merged := list[:mergeStates(list)]
 	got := map[string]Proxy{}
 	for _, st := range merged {
-		got[st.NodeID] = st.record()
+		got[st.Group+"/"+st.NodeID] = st.record()
 	}
 	want := map[string]Proxy{
-		"n": {NodeID: "n", Group: "g2", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "new"}, "routes": {Acked: "r"}, "listeners": {Acked: "l"}}},
-		"m": {NodeID: "m", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "r2"}}},
-		"o": {NodeID: "o", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "o"}}},
+		"g/n":     {NodeID: "n", Group: "g", Connected: t0, Types: map[string]TypeRecord{"clusters": {Acked: "new"}, "routes": {Acked: "r"}, "listeners": {Acked: "l"}}},
+		"other/n": {NodeID: "n", Group: "other", Delta: true, Connected: t0.Add(2 * time.Second), Types: map[string]TypeRecord{"clusters": {Acked: "theirs"}}},
+		"g/m":     {NodeID: "m", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "r2"}}},
+		"g/o":     {NodeID: "o", Group: "g", Connected: t0, Types: map[string]TypeRecord{"routes": {Acked: "o"}}},
 	}
 	if len(merged) != len(want) || len(got) != len(want) {
-		t.Fatalf("%d states, %d nodes, want %d", len(merged), len(got), len(want))
+		t.Fatalf("%d states, %d Envoys, want %d", len(merged), len(got), len(want))
 	}
-	for node, w := range want {
-		g := got[node]
+	for id, w := range want {
+		g := got[id]
 		if g.NodeID != w.NodeID || g.Group != w.Group || g.Delta != w.Delta || !g.Connected.Equal(w.Connected) || !maps.Equal(g.Types, w.Types) {
-			t.Errorf("%s merged into %+v, want %+v", node, g, w)
+			t.Errorf("%s merged into %+v, want %+v", id, g, w)
 		}
 	}
 }

@@ -190,10 +190,10 @@ func TestRegistrationRewritesOnlyRecordsItWouldFalsify(t *testing.T) {
 	if !slices.Equal(nodes, []string{"envoy-1"}) {
 		t.Errorf("with the registration the flush wrote %v, want envoy-1 only", nodes)
 	}
-	if got := g.p.proxies["envoy-1"].written.Types[0].Acked; got != "e1" {
+	if got := g.p.proxies[proxyID{group: "g", node: "envoy-1"}].written.Types[0].Acked; got != "e1" {
 		t.Errorf("envoy-1 written as acked %q, want e1", got)
 	}
-	if got := g.p.proxies["envoy-2"].written.Types[0].Acked; got != "e0" {
+	if got := g.p.proxies[proxyID{group: "g", node: "envoy-2"}].written.Types[0].Acked; got != "e0" {
 		t.Errorf("envoy-2 written as acked %q, want e0 until its own change holds still", got)
 	}
 	if nodes, _ := g.look(); !slices.Equal(nodes, []string{"envoy-2"}) {

@@ -60,7 +60,7 @@ func TestQuietLookWritesAStuckEnvoy(t *testing.T) {
 	if !reg || !slices.Equal(nodes, []string{"envoy-2"}) {
 		t.Fatalf("the quiet look wrote %v (registration %v), want envoy-2 and the registration", nodes, reg)
 	}
-	if got := g.p.proxies["envoy-2"].written.Types[0].TypeRecord; got != (TypeRecord{Sent: "e2", Acked: "e1"}) {
+	if got := g.p.proxies[proxyID{group: "g", node: "envoy-2"}].written.Types[0].TypeRecord; got != (TypeRecord{Sent: "e2", Acked: "e1"}) {
 		t.Errorf("envoy-2 written as %+v, want sent e2, acked e1", got)
 	}
 }

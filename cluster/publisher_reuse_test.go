@@ -35,17 +35,17 @@ func TestLooksReuseTheirStatesUnderChurnOnly(t *testing.T) {
 	if nodes, _ := g.look(); len(nodes) != 1 || nodes[0] != "envoy-1" {
 		t.Fatalf("wrote %v, want envoy-1", nodes)
 	}
-	if h := g.p.proxies["envoy-2"].held; h == nil || h.NodeID != "envoy-2" || h.Types[0].Sent != "e3" {
+	if h := g.p.proxies[proxyID{group: "g", node: "envoy-2"}].held; h == nil || h.NodeID != "envoy-2" || h.Types[0].Sent != "e3" {
 		t.Fatalf("envoy-2 holds %+v, want its own change", h)
 	}
-	if h := g.p.proxies["envoy-0"].held; h != nil {
+	if h := g.p.proxies[proxyID{group: "g", node: "envoy-0"}].held; h != nil {
 		t.Fatalf("envoy-0 holds %+v, want nothing", h)
 	}
 
 	if nodes, _ := g.look(); len(nodes) != 1 || nodes[0] != "envoy-2" { // what was held has held still
 		t.Fatalf("at rest wrote %v, want envoy-2", nodes)
 	}
-	if got := g.p.proxies["envoy-2"].written.Types[0].Sent; got != "e3" {
+	if got := g.p.proxies[proxyID{group: "g", node: "envoy-2"}].written.Types[0].Sent; got != "e3" {
 		t.Fatalf("envoy-2 written as sent %q, want e3", got)
 	}
 	if g.p.scratch != nil || g.p.spare != nil {

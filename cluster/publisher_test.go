@@ -52,7 +52,7 @@ func TestRestingFleetIsNotRead(t *testing.T) {
 	startNode(t, e, "a", nodeOptions{ttl: 30 * time.Second, publish: 20 * time.Millisecond,
 		proxies: fp.get, versions: versions, generation: fp.generation.Load})
 	eventually(t, 10*time.Second, func() error {
-		if n := len(getPrefix(t, cli, "proxies/a/")); n != 20 {
+		if n := len(getPrefix(t, cli, "proxies/a/edge/")); n != 20 {
 			return fmt.Errorf("%d proxies published, want 20", n)
 		}
 		return nil
@@ -83,7 +83,7 @@ func TestRestingFleetIsNotRead(t *testing.T) {
 		m["envoy-03"] = p
 	})
 	eventually(t, 10*time.Second, func() error {
-		if x := getPrefix(t, cli, "proxies/a/")["envoy-03"]; x == nil || !strings.Contains(x.value, "bad cluster") {
+		if x := getPrefix(t, cli, "proxies/a/edge/")["envoy-03"]; x == nil || !strings.Contains(x.value, "bad cluster") {
 			return fmt.Errorf("envoy-03's rejection not published yet")
 		}
 		return nil
@@ -107,7 +107,7 @@ func TestProxyStatusIsBatchedAndLeased(t *testing.T) {
 
 	var first map[string]*kv
 	eventually(t, 10*time.Second, func() error {
-		if first = getPrefix(t, cli, "proxies/a/"); len(first) != 300 {
+		if first = getPrefix(t, cli, "proxies/a/edge/"); len(first) != 300 {
 			return fmt.Errorf("%d proxies published, want 300", len(first))
 		}
 		return nil
@@ -116,7 +116,7 @@ func TestProxyStatusIsBatchedAndLeased(t *testing.T) {
 	for node, x := range first {
 		txns[x.mod] = true
 		if x.lease == 0 {
-			t.Errorf("proxies/a/%s is not under the replica's lease", node)
+			t.Errorf("proxies/a/edge/%s is not under the replica's lease", node)
 		}
 	}
 	if len(txns) > 3 {
@@ -134,20 +134,20 @@ func TestProxyStatusIsBatchedAndLeased(t *testing.T) {
 		delete(m, "envoy-299")
 	})
 	eventually(t, 10*time.Second, func() error {
-		now := getPrefix(t, cli, "proxies/a/")
+		now := getPrefix(t, cli, "proxies/a/edge/")
 		if len(now) != 299 || now["envoy-007"].mod == first["envoy-007"].mod {
 			return fmt.Errorf("%d proxies, envoy-007 at revision %d", len(now), now["envoy-007"].mod)
 		}
 		for node, x := range now {
 			if node != "envoy-007" && x.mod != first[node].mod {
-				t.Fatalf("proxies/a/%s rewritten though it did not change", node)
+				t.Fatalf("proxies/a/edge/%s rewritten though it did not change", node)
 			}
 		}
 		return nil
 	})
 
 	n.stop()
-	if left := len(getPrefix(t, cli, "proxies/a/")) + len(getPrefix(t, cli, "replicas/")); left != 0 {
+	if left := len(getPrefix(t, cli, "proxies/a/edge/")) + len(getPrefix(t, cli, "replicas/")); left != 0 {
 		t.Errorf("%d keys left after the replica stopped, want 0 (its lease revoked)", left)
 	}
 }
@@ -186,7 +186,7 @@ func TestInSyncFleetWritesNothingOnChange(t *testing.T) {
 	startNode(t, e, "a", nodeOptions{ttl: 30 * time.Second, publish: time.Second, proxies: fp.get, versions: versions})
 	var first map[string]*kv
 	eventually(t, 10*time.Second, func() error {
-		if first = getPrefix(t, cli, "proxies/a/"); len(first) != 50 {
+		if first = getPrefix(t, cli, "proxies/a/edge/"); len(first) != 50 {
 			return fmt.Errorf("%d proxies published, want 50", len(first))
 		}
 		return nil
@@ -204,9 +204,9 @@ func TestInSyncFleetWritesNothingOnChange(t *testing.T) {
 		}
 		return nil
 	})
-	for node, x := range getPrefix(t, cli, "proxies/a/") {
+	for node, x := range getPrefix(t, cli, "proxies/a/edge/") {
 		if x.mod != first[node].mod {
-			t.Errorf("proxies/a/%s rewritten though it ACKed the served version", node)
+			t.Errorf("proxies/a/edge/%s rewritten though it ACKed the served version", node)
 		}
 	}
 	f, err := cluster.ReadFleet(t.Context(), cli, ks)

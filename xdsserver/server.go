@@ -27,6 +27,10 @@ import (
 type Config struct {
 	Logger     *zap.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
+	// ClientCertGroups makes a stream's verified client certificate decide
+	// which node groups it may claim (auth.go); set it when the port
+	// requires client certificates (TLSFiles with a client CA).
+	ClientCertGroups bool
 }
 
 // Server publishes snapshots and serves them over gRPC.
@@ -34,12 +38,14 @@ type Server struct {
 	ctx     context.Context // streams end when it is done
 	log     *zap.Logger
 	metrics *metrics
-	live    groups    // what streams read: a snapshot and the streams per group
-	streams streamSet // every open stream
-	enc     *encoder  // guarded by mu
+	auth    *streamAuth // which groups a stream may claim
+	live    groups      // what streams read: a snapshot and the streams per group
+	streams streamSet   // every open stream
+	enc     *encoder    // guarded by mu
 
 	mu        sync.Mutex                // guards what follows; publishes are serialised
 	groups    map[string]*groupSnapshot // published snapshot per group, including empty ones
+	named     map[string]bool           // the groups the last publish's listeners name
 	revision  int64                     // etcd revision of the last publish
 	rejected  map[string]string         // key -> reason, as last logged
 	ignored   *ignoredKeys              // keys of no kind, as last logged
@@ -56,6 +62,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		ctx:      ctx,
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
+		auth:     newStreamAuth(cfg),
 		live:     groups{all: map[string]*group{}, pending: map[*group]struct{}{}},
 		streams:  streamSet{all: map[int64]*stream{}},
 		groups:   map[string]*groupSnapshot{},
@@ -73,7 +80,8 @@ func (s *Server) Ready() bool { return s.published.Load() }
 // the group's previous one; a group whose snapshot fails keeps serving its
 // last good one. Groups whose versions did not change are not touched, so
 // nothing is pushed. Groups that Envoys use but no listener names get an
-// empty snapshot. The error joins the groups that failed.
+// empty snapshot, for as long as they have Envoys (forgetGroups). The
+// error joins the groups that failed.
 func (s *Server) Publish(res *translator.Resources) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,11 +92,12 @@ func (s *Server) Publish(res *translator.Resources) error {
 	for g := range res.Groups {
 		names = append(names, g)
 	}
-	for _, g := range append(s.live.withStreams(), mapKeys(s.groups)...) {
+	for _, g := range s.live.withStreams() {
 		if res.Groups[g] == nil && !slices.Contains(names, g) {
 			names = append(names, g) // Envoys of a group no listener names get an empty snapshot
 		}
 	}
+	names = s.forgetGroups(res, names)
 	sort.Strings(names)
 	s.enc.begin()
 	var failed []error

@@ -64,7 +64,8 @@ func (s *Server) EachProxy(fn func(*ProxyState)) {
 	}
 }
 
-// Proxies returns every Envoy connected to this replica, sorted by node id.
+// Proxies returns every Envoy connected to this replica, sorted by node id
+// and group: a node id reused in another group is another Envoy.
 func (s *Server) Proxies() []ProxyStatus {
 	out := []ProxyStatus{}
 	s.EachProxy(func(st *ProxyState) {
@@ -76,6 +77,8 @@ func (s *Server) Proxies() []ProxyStatus {
 		}
 		out = append(out, p)
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].NodeID < out[j].NodeID || out[i].NodeID == out[j].NodeID && out[i].Group < out[j].Group
+	})
 	return out
 }

@@ -53,6 +53,7 @@ type stream struct {
 
 	send    func(*wireMessage) error // the stream's SendMsg
 	sendErr error                    // a send made by push failed
+	peer    peerIdentity             // the client, as its connection says (auth.go)
 
 	statusMu  sync.Mutex // guards what follows, read by Proxies
 	node      *corev3.Node
@@ -195,21 +196,26 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 	}
 }
 
-// identify joins the node's group on the first request.
-func (st *stream) identify(node *corev3.Node) {
+// identify joins the node's group on the first request, if the client may
+// claim it (auth.go); if not, it returns the error that ends the stream,
+// which has been sent nothing.
+func (st *stream) identify(node *corev3.Node) error {
 	if st.group != nil {
-		return
+		return nil
 	}
 	node = shownNode(node) // nil: no id, no group
+	if err := st.srv.auth.admit(st.peer, node); err != nil {
+		return err
+	}
 	st.statusMu.Lock()
 	st.node = node
 	st.statusMu.Unlock()
 	st.srv.streams.changed()
-	st.group = st.srv.live.get(node.GetCluster())
-	st.group.join(st)
+	st.group = st.srv.live.join(node.GetCluster(), st)
 	if st.group.snap.Load() == nil {
 		st.srv.ensureGroup(node.GetCluster())
 	}
+	return nil
 }
 
 // typeOf returns the type a request is about.
@@ -229,7 +235,9 @@ func (st *stream) typeOf(typeURL string) (typeIdx, bool, error) {
 
 // onDelta handles one delta request.
 func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
-	st.identify(req.GetNode())
+	if err := st.identify(req.GetNode()); err != nil {
+		return err
+	}
 	typ, ok, err := st.typeOf(req.GetTypeUrl())
 	if err != nil || !ok {
 		return err
@@ -261,7 +269,9 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 // sameNames says the request named what the subscription holds, and its
 // names were not decoded (sotwRequest).
 func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest, sameNames bool) error {
-	st.identify(req.GetNode())
+	if err := st.identify(req.GetNode()); err != nil {
+		return err
+	}
 	typ, ok, err := st.typeOf(req.GetTypeUrl())
 	if err != nil || !ok {
 		return err
@@ -506,9 +516,7 @@ func (s *Server) open(delta bool, fixedType string) *stream {
 }
 
 func (s *Server) close(st *stream) {
-	if st.group != nil {
-		st.group.leave(st)
-	}
+	s.leaveGroup(st)
 	s.streams.mu.Lock()
 	delete(s.streams.all, st.id)
 	s.streams.mu.Unlock()
@@ -519,6 +527,7 @@ func (s *Server) close(st *stream) {
 func (s *Server) serveDelta(ss grpc.BidiStreamingServer[discoveryv3.DeltaDiscoveryRequest, discoveryv3.DeltaDiscoveryResponse], fixedType string) error {
 	st := s.open(true, fixedType)
 	defer s.close(st)
+	st.peer = s.auth.identify(ss.Context())
 	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
 	return serve(ss.Context(), s.ctx, st, func(m *discoveryv3.DeltaDiscoveryRequest) error { return ss.RecvMsg(m) }, st.onDelta)
 }
@@ -526,6 +535,7 @@ func (s *Server) serveDelta(ss grpc.BidiStreamingServer[discoveryv3.DeltaDiscove
 func (s *Server) serveSotw(ss grpc.BidiStreamingServer[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse], fixedType string) error {
 	st := s.open(false, fixedType)
 	defer s.close(st)
+	st.peer = s.auth.identify(ss.Context())
 	st.send = func(m *wireMessage) error { return ss.SendMsg(m) }
 	// The receiving goroutine compares names with its subscriptions'
 	// while decoding; it is the one that changes them.

@@ -16,6 +16,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	// Nack lists type URLs whose responses are rejected with NackMessage.
 	Nack        map[string]bool
 	NackMessage string
+	// TLS, if set, are the credentials the client dials with (TLS, mTLS);
+	// nil dials in plaintext.
+	TLS credentials.TransportCredentials
 }
 
 // Client is one delta ADS stream.
@@ -56,7 +60,11 @@ type Client struct {
 
 // Dial opens a delta ADS stream to addr and subscribes to every type.
 func Dial(addr string, opts Options) (*Client, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := opts.TLS
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
