@@ -156,6 +156,10 @@ func desiredStatus(ks storage.Keyspace, in *input) map[string]storage.ObjectStat
 	for name := range snap.Listeners {
 		accept(model.KindListener, name)
 	}
+	for name, sec := range snap.Secrets {
+		key := ks.StatusKey(model.Ref{Kind: model.KindSecret, Name: name})
+		out[key] = storage.ObjectStatus{State: storage.StatusAccepted, Revision: rev, NotAfter: sec.NotAfter().UTC()}
+	}
 	rejected := in.Rejected
 	if rejected == nil {
 		rejected = snap.Rejected // the translator's list includes these; without it, these are all there is
@@ -173,8 +177,12 @@ func desiredStatus(ks storage.Keyspace, in *input) map[string]storage.ObjectStat
 		key := ks.StatusKey(rj.Ref) // an invalid name too: the record names the very key to fix
 		reasons[key] = append(reasons[key], rj.Err.Error())
 		if a := rj.Serving; a != nil {
-			// Kept beyond compaction, for replicas that start later.
+			// Kept beyond compaction, for replicas that start later;
+			// a secret's value is not: status/ holds no private key.
 			serving[key] = &storage.ServingRecord{Revision: a.Revision, For: a.For, Value: a.Value}
+			if rj.Ref.Kind == model.KindSecret {
+				serving[key].Value = nil
+			}
 		}
 	}
 	for key, rs := range reasons {

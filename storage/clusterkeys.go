@@ -2,7 +2,9 @@ package storage
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/chancery-xds/chancery/storage/model"
 )
@@ -23,10 +25,12 @@ func (k Keyspace) ReplicaKey(id string) string { return k.ReplicasPrefix() + id 
 func (k Keyspace) ReplicasPrefix() string { return k.prefix + "/" + replicasSegment + "/" }
 
 // ProxyKey is where a replica publishes one connected Envoy:
-// "<prefix>/proxies/<replica>/<node-id>". A node id may contain '/'; a
-// replica id may not, so the key still parses.
-func (k Keyspace) ProxyKey(replica, nodeID string) string {
-	return k.ReplicaProxiesPrefix(replica) + nodeID
+// "<prefix>/proxies/<replica>/<group>/<node-id>", the group path-escaped.
+// An Envoy is its group and its node id: the same node id in two groups
+// is two Envoys. A node id may contain '/'; a replica id may not, nor an
+// escaped group, so the key still parses.
+func (k Keyspace) ProxyKey(replica, group, nodeID string) string {
+	return k.ReplicaProxiesPrefix(replica) + url.PathEscape(group) + "/" + nodeID
 }
 
 // ProxiesPrefix is the prefix of every replica's proxies, with a trailing slash.
@@ -37,14 +41,24 @@ func (k Keyspace) ReplicaProxiesPrefix(replica string) string {
 	return k.ProxiesPrefix() + replica + "/"
 }
 
-// ParseProxyKey splits a key of ProxiesPrefix into the replica and the node id.
-func (k Keyspace) ParseProxyKey(key string) (replica, nodeID string, ok bool) {
-	rest, ok := strings.CutPrefix(key, k.ProxiesPrefix())
+// ParseProxyKey splits a key of ProxiesPrefix into the replica and the
+// node id; group is the one the record's value names. Replicas before
+// groups were in the key wrote "<prefix>/proxies/<replica>/<node-id>":
+// a key whose group segment is not group is one of those, and all that
+// follows the replica is the node id.
+func (k Keyspace) ParseProxyKey(key, group string) (replica, nodeID string, ok bool) {
+	tail, ok := strings.CutPrefix(key, k.ProxiesPrefix())
 	if !ok {
 		return "", "", false
 	}
-	replica, nodeID, ok = strings.Cut(rest, "/")
-	return replica, nodeID, ok && replica != "" && nodeID != ""
+	replica, rest, ok := strings.Cut(tail, "/")
+	if !ok || replica == "" || rest == "" {
+		return "", "", false
+	}
+	if node, ok := strings.CutPrefix(rest, url.PathEscape(group)+"/"); ok && node != "" {
+		return replica, node, true
+	}
+	return replica, rest, true
 }
 
 // StatusKey is where the elected leader records its verdict on one object:
@@ -85,21 +99,30 @@ type ObjectStatus struct {
 	// replica serves in its place. It keeps that version beyond etcd's
 	// compaction of the key's history (docs/bad-writes.md).
 	Serving *ServingRecord `json:"serving,omitempty"`
+	// NotAfter, on an accepted secret, is the earliest expiry of its
+	// certificates (model.Secret.NotAfter).
+	NotAfter time.Time `json:"not_after,omitzero"`
 }
 
 // ServingRecord is the last accepted version of an object, recorded for the
 // rejected live value it stands in for.
 type ServingRecord struct {
-	Revision int64           `json:"revision"` // mod revision of the accepted version
-	For      int64           `json:"for"`      // mod revision of the rejected live value
-	Value    json.RawMessage `json:"value"`
+	Revision int64 `json:"revision"` // mod revision of the accepted version
+	For      int64 `json:"for"`      // mod revision of the rejected live value
+	// Value is the accepted version, except for a secret: a private key
+	// is not copied into status/, so a secret falls back on etcd's
+	// history alone.
+	Value json.RawMessage `json:"value,omitempty"`
 }
 
 // Same reports whether two verdicts say the same thing, whatever revision
 // each was reached at.
 func (st ObjectStatus) Same(o ObjectStatus) bool {
-	if st.State != o.State || st.Reason != o.Reason || (st.Serving == nil) != (o.Serving == nil) {
+	if st.State != o.State || st.Reason != o.Reason || !st.NotAfter.Equal(o.NotAfter) || (st.Serving == nil) != (o.Serving == nil) {
 		return false
 	}
-	return st.Serving == nil || (st.Serving.Revision == o.Serving.Revision && st.Serving.For == o.Serving.For)
+	// A record with a value differs from one without: a secret's value
+	// that an older leader recorded is rewritten away.
+	return st.Serving == nil || (st.Serving.Revision == o.Serving.Revision && st.Serving.For == o.Serving.For &&
+		(len(st.Serving.Value) == 0) == (len(o.Serving.Value) == 0))
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/model"
 )
 
 func diffCommand(a *app) *cobra.Command {
@@ -19,6 +21,9 @@ func diffCommand(a *app) *cobra.Command {
 and prints a unified diff for every object apply would create or
 configure. It runs the same checks as apply and reports their findings,
 but writes nothing.
+
+A secret's private key is never shown: both sides print it as <redacted>,
+and the new side as <redacted, changed> when the key differs.
 
 Exit status: 0 if nothing differs, 1 if something does, 2 on an error or
 if apply would refuse the documents.
@@ -62,7 +67,11 @@ func (a *app) diff(ctx context.Context, ff fileFlags) error {
 			old, oldName = c.Current.Value, fmt.Sprintf("%s (etcd, revision %d)", c.Ref, c.Current.ModRevision)
 		}
 		newName := fmt.Sprintf("%s (%s, document %d)", c.Ref, docs[i].Source.File, docs[i].Source.Index)
-		fmt.Fprint(a.stdout, unifiedDiff(oldName, newName, yamlLines(old), yamlLines(c.Value)))
+		oldLines, newLines := yamlLines(old), yamlLines(c.Value)
+		if c.Ref.Kind == model.KindSecret {
+			oldLines, newLines = secretLines(old, nil), secretLines(c.Value, old)
+		}
+		fmt.Fprint(a.stdout, unifiedDiff(oldName, newName, oldLines, newLines))
 	}
 	a.printFindings(p.report)
 	switch {
@@ -72,6 +81,20 @@ func (a *app) diff(ctx context.Context, ff fileFlags) error {
 		return &exitError{code: exitFailure}
 	}
 	return nil
+}
+
+// secretLines renders a Secret's value as yamlLines does, redacted: a
+// private key shows as <redacted>, and as <redacted, changed> on the new
+// side when it differs from before's.
+func secretLines(value, before []byte) []string {
+	if value == nil {
+		return nil
+	}
+	b, err := json.Marshal(redactSecret(value, before))
+	if err != nil {
+		return []string{model.Redacted}
+	}
+	return yamlLines(b)
 }
 
 // yamlLines renders a stored value as YAML lines for comparison; a value

@@ -21,7 +21,7 @@ func getCommand(a *app) *cobra.Command {
 		Use:   "get KIND [NAME]",
 		Short: "Show objects and whether Chancery accepts them",
 		Long: `get lists the objects of one kind (service, endpoint, routetable, listener,
-health, or all) and says for each whether Chancery accepts it. The verdict
+secret, health, or all) and says for each whether Chancery accepts it. The verdict
 comes from running the replicas' own translator over the keyspace as etcd
 holds it now, so it is what every replica concludes: Rejected means the
 object is not served, or served only in part (a route to a missing service
@@ -29,10 +29,16 @@ answers 503), with the reason.
 
 For endpoints, NAME may be a service: its endpoints are listed.
 -o yaml and -o json print documents that apply accepts again (status is
-output only and ignored by apply).`,
+output only and ignored by apply).
+
+A secret's private key is never shown: it prints as <redacted>, which apply
+reads as "keep the key etcd holds". The table shows a secret's type, when
+its first certificate expires (EXPIRED once past) and the names of its leaf
+certificate, or the CAs of a bundle.`,
 		Example: `  chanceryctl get services
   chanceryctl get routetable edge -o yaml
   chanceryctl get endpoints web
+  chanceryctl get secrets
   chanceryctl get all -o json > backup.json`,
 		Args: positional(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,7 +61,7 @@ output only and ignored by apply).`,
 }
 
 // operatorKinds are the kinds "all" means: what operators write.
-var operatorKinds = []model.Kind{model.KindService, model.KindEndpoint, model.KindRouteTable, model.KindListener}
+var operatorKinds = []model.Kind{model.KindService, model.KindEndpoint, model.KindRouteTable, model.KindListener, model.KindSecret}
 
 func parseKinds(s string) ([]model.Kind, error) {
 	if strings.EqualFold(s, "all") {

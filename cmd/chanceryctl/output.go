@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -75,6 +76,9 @@ func documentOf(v objectView) document {
 	// back; an invalid one, which apply refuses anyway, is shown escaped
 	// rather than with its bad bytes replaced.
 	d := document{Kind: string(ref.Kind), Name: model.SafeText(ref.Name, model.KeyTextMax), Spec: specOf(v.stored.Value), Status: status{Accepted: v.rejected == nil}}
+	if ref.Kind == model.KindSecret {
+		d.Spec = secretSpec(v.obj, v.stored.Value) // never a private key
+	}
 	if v.rejected != nil {
 		d.Status.Reason = model.SafeText(v.rejected.Error(), model.ReasonTextMax)
 	}
@@ -155,6 +159,8 @@ func detail(v objectView) string {
 		return fmt.Sprintf("%s %s port %d -> %s, groups %s", o.Protocol, o.BindAddress(), o.Port, target, strings.Join(o.Groups, ","))
 	case *model.Health:
 		return joinNonEmpty(o.Status, o.Reason)
+	case *model.Secret:
+		return secretDetail(o, time.Now())
 	}
 	return "-"
 }

@@ -37,7 +37,8 @@ applied the newest etcd revision; versions are content hashes, the same on
 every replica. Replicas publish their Envoys every half second, so a change
 shows after about that long. Below the Envoys, the objects the elected
 replica records as rejected (status/), with what is served in place of
-each: its last accepted version, or nothing. With NODE, status shows that Envoy in detail:
+each: its last accepted version, or nothing; then when each accepted
+secret's first certificate expires. With NODE, status shows that Envoy in detail:
 versions sent, ACKed and current, and the whole NACK error.`,
 		Example: `  chanceryctl status
   chanceryctl status envoy-edge-1`,
@@ -90,5 +91,6 @@ func (a *app) printRejected(ctx context.Context, e *etcd) error {
 		key := strings.TrimPrefix(string(kv.Key), e.ks.StatusPrefix())
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", model.SafeText(key, model.KeyTextMax), serving, model.SafeText(oneLine(st.Reason), model.ReasonTextMax))
 	}
+	printSecretExpiry(tw, resp.Kvs, e.ks.StatusPrefix()+model.KindSecret.Segment()+"/", time.Now())
 	return tw.Flush()
 }

@@ -88,17 +88,23 @@ func (s *Secret) Validate() error {
 }
 
 func (c *TLSCertificate) validate(v *validator) time.Time {
+	before := len(v.errs)
 	certs := parseCerts(v, "tls_certificate.certificate_chain", c.CertificateChain)
+	chainOK := len(v.errs) == before // else the key cannot be paired: which certificate is first is unknown
 	if c.PrivateKey == "" {
 		v.add("tls_certificate.private_key", "required: the PEM private key of the chain's first certificate")
+		return earliest(certs)
+	}
+	if c.PrivateKey == Redacted {
+		v.add("tls_certificate.private_key", "is the placeholder %q that output shows in place of a key, not a key", Redacted)
 		return earliest(certs)
 	}
 	if !onlyPEM(c.PrivateKey) {
 		v.add("tls_certificate.private_key", "want one PEM private key; it does not parse")
 		return earliest(certs)
 	}
-	if len(certs) == 0 {
-		return time.Time{}
+	if len(certs) == 0 || !chainOK {
+		return earliest(certs)
 	}
 	if _, err := tls.X509KeyPair([]byte(c.CertificateChain), []byte(c.PrivateKey)); err != nil {
 		v.add("tls_certificate.private_key", "%s", keyPairProblem(c.PrivateKey))
@@ -130,8 +136,13 @@ func checkSANs(v *validator, field string, sans []string) {
 // keyPairProblem says why a key that parses as PEM does not make a pair
 // with the chain, without quoting either.
 func keyPairProblem(key string) string {
-	b, _ := pem.Decode([]byte(key))
-	if b == nil || !bytes.Contains([]byte(b.Type), []byte("PRIVATE KEY")) {
+	// The first key block, as tls.X509KeyPair finds it: openssl's
+	// "EC PARAMETERS" may come before it.
+	b, rest := pem.Decode([]byte(key))
+	for b != nil && !bytes.HasSuffix([]byte(b.Type), []byte("PRIVATE KEY")) {
+		b, rest = pem.Decode(rest)
+	}
+	if b == nil {
 		return "want a PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block)"
 	}
 	if _, err := x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
@@ -145,7 +156,9 @@ func keyPairProblem(key string) string {
 }
 
 // parseCerts parses a PEM bundle of certificates, reporting at field what
-// does not parse; it returns the certificates that do.
+// does not parse; it returns the certificates that do. Only PEM blocks
+// and space between them are accepted: pem.Decode alone would skip text
+// before a block and a block that does not parse, which Envoy does not.
 func parseCerts(v *validator, field, text string) []*x509.Certificate {
 	if text == "" {
 		v.add(field, "required: PEM certificates")
@@ -154,10 +167,16 @@ func parseCerts(v *validator, field, text string) []*x509.Certificate {
 	var certs []*x509.Certificate
 	rest := []byte(text)
 	for i := 0; ; i++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
+		b, next, problem := nextBlock(rest, i)
+		if problem != "" {
+			v.add(field, "%s", problem)
+		}
+		if next == nil {
+			return certs
+		}
+		rest = next
 		if b == nil {
-			break
+			continue
 		}
 		if b.Type != "CERTIFICATE" {
 			v.add(field, "PEM block %d is a %q, want CERTIFICATE", i, b.Type)
@@ -170,15 +189,40 @@ func parseCerts(v *validator, field, text string) []*x509.Certificate {
 		}
 		certs = append(certs, c)
 	}
+}
+
+// nextBlock reads PEM block i from the start of text: the block (nil if
+// it does not parse), the text after it (nil when there is no block left
+// to read) and what is wrong, if anything.
+func nextBlock(text []byte, i int) (*pem.Block, []byte, string) {
+	text = bytes.TrimLeft(text, " \t\r\n")
+	begin := bytes.Index(text, []byte("-----BEGIN"))
 	switch {
-	case bytes.Contains(rest, []byte("-----BEGIN")):
-		v.add(field, "a PEM block does not parse (bad base64, or no END line)")
-	case len(bytes.TrimSpace(rest)) > 0:
-		v.add(field, "text that is not PEM after the last certificate")
-	case len(certs) == 0 && !bytes.Contains([]byte(text), []byte("-----BEGIN")):
-		v.add(field, "no PEM certificate found")
+	case len(text) == 0:
+		return nil, nil, ""
+	case begin < 0 && i == 0:
+		return nil, nil, "no PEM certificate found"
+	case begin < 0:
+		return nil, nil, "text that is not PEM after the last certificate"
 	}
-	return certs
+	problem := ""
+	if begin > 0 {
+		problem = fmt.Sprintf("text that is not PEM before PEM block %d", i)
+	}
+	text = text[begin:]
+	end := bytes.Index(text, []byte("-----END"))
+	if end < 0 {
+		return nil, nil, "a PEM block does not parse (bad base64, or no END line)"
+	}
+	n := len(text)
+	if eol := bytes.IndexByte(text[end:], '\n'); eol >= 0 {
+		n = end + eol + 1
+	}
+	b, _ := pem.Decode(text[:n])
+	if b == nil || bytes.Count(text[:n], []byte("-----BEGIN")) > 1 {
+		return nil, text[n:], "a PEM block does not parse (bad base64, or no END line)"
+	}
+	return b, text[n:], problem
 }
 
 // onlyPEM reports whether text is PEM blocks and nothing else.

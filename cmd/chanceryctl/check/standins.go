@@ -157,6 +157,9 @@ func withStandIns(s *model.Snapshot, refs map[model.Ref]bool) *model.Snapshot {
 	for k, v := range s.Health {
 		c.Health[k] = v
 	}
+	for k, v := range s.Secrets {
+		c.Secrets[k] = v
+	}
 	for _, rj := range s.Rejected {
 		if !refs[rj.Ref] {
 			c.Rejected = append(c.Rejected, rj)
