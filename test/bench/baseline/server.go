@@ -103,6 +103,7 @@ func (b *baseline) setSnapshot(id, group string) {
 		resourcev3.EndpointType: asResources(g.Endpoints),
 		resourcev3.ListenerType: asResources(g.Listeners),
 		resourcev3.RouteType:    asResources(g.Routes),
+		resourcev3.SecretType:   asResources(g.Secrets),
 	})
 	if err == nil {
 		err = snap.Consistent()

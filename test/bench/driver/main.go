@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chancery-xds/chancery/storage/model"
 	"github.com/chancery-xds/chancery/test/bench/workload"
 )
 
@@ -39,6 +40,7 @@ type config struct {
 	merge          bool            // keep the phases of the earlier report that this run does not run
 	p1Runs         map[string]bool // P1 runs to make, as server/mode/clients; empty means all
 	p5Rates        []int           // P5 write rates; empty means the scale's
+	tls            bool            // the shared keyspace's listener is https, with a certificate secret
 }
 
 // driver runs one benchmark run.
@@ -50,6 +52,7 @@ type driver struct {
 	etcd   *etcdServer
 	seq    atomic.Uint64 // sequence numbers, unique in the run
 	report *Report
+	cert   *model.TLSCertificate // the https listener's, with -tls
 }
 
 func main() {
@@ -88,6 +91,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&p1Runs, "p1-runs", "", "comma-separated P1 runs to make, as server/mode/clients (chancery/delta/10000); default all of the scale's")
 	flag.StringVar(&p5Rates, "p5-rates", "", "comma-separated P5 write rates per second; default the scale's")
 	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")
+	flag.BoolVar(&c.tls, "tls", false, "make the listener of the floor, P1, P4 and P5 keyspace https, with a self-signed certificate secret every group gets over SDS")
 	flag.BoolVar(&c.render, "render", false, "run nothing: rewrite benchmarks.md and the plots from benchmarks.json (after editing docs/bench/notes.md)")
 	flag.Parse()
 	if _, ok := scales[c.scale]; !ok {
@@ -142,6 +146,11 @@ func run(ctx context.Context, cfg config) error {
 	d := &driver{cfg: cfg, scale: scales[cfg.scale], dir: dir, procs: &procs{dir: dir}, report: newReport(cfg.scale)}
 	if len(cfg.p5Rates) > 0 {
 		d.scale.p5Rates = cfg.p5Rates
+	}
+	if cfg.tls {
+		if err := d.useTLS(); err != nil {
+			return err
+		}
 	}
 	// Runs after stopAll: the logs and profiles stay, etcd's data (tens of
 	// megabytes of preallocated WAL) does not.
@@ -216,7 +225,19 @@ func (d *driver) writer(prefix string) markerWriter {
 
 // spec is the keyspace of P1, P3, P4 and P5.
 func (d *driver) spec() workload.Spec {
-	return workload.Spec{Services: d.scale.services, EndpointsPer: d.scale.endpointsPer, Groups: workload.Groups(d.scale.groups)}
+	return workload.Spec{Services: d.scale.services, EndpointsPer: d.scale.endpointsPer, Groups: workload.Groups(d.scale.groups), Certificate: d.cert}
+}
+
+// useTLS makes the spec's listener https, with a certificate made for the run.
+func (d *driver) useTLS() error {
+	cert, err := workload.SelfSigned(time.Now())
+	if err != nil {
+		return err
+	}
+	d.cert = &cert
+	d.report.Notes = append(d.report.Notes, "-tls: the floor, P1, P4 and P5 listener is https, presenting secret "+
+		workload.CertificateSecret+" (self-signed ECDSA P-256), which every group receives over SDS; a client counts as synced once it holds it")
+	return nil
 }
 
 // syncTimeout bounds how long n clients may take to connect and sync.

@@ -23,13 +23,21 @@ import (
 // typeIndex numbers the served types for the fleet's counters.
 var typeIndex = map[string]int{
 	resourcev3.ClusterType: 0, resourcev3.EndpointType: 1, resourcev3.ListenerType: 2, resourcev3.RouteType: 3,
+	resourcev3.SecretType: 4,
 }
 
 // typeNames are the short names of the counters, in typeIndex order.
-var typeNames = []string{"clusters", "endpoints", "listeners", "routes"}
+var typeNames = []string{"clusters", "endpoints", "listeners", "routes", "secrets"}
 
-// allTypes has a bit for each of the four types.
-const allTypes = 1<<4 - 1
+// numTypes is how many types the fleet counts.
+const numTypes = 5
+
+// baseTypes has a bit for each type every client must hold to be synced:
+// all but secrets, which it needs only when its listeners name some.
+const (
+	baseTypes  = 1<<4 - 1
+	secretsBit = 1 << 4
+)
 
 // fleet is every simulated Envoy of this process and what they counted.
 type fleet struct {
@@ -43,7 +51,7 @@ type fleet struct {
 	poolMu sync.Mutex
 	pool   map[string][]xdsConn // address -> connections, shared with -clients-per-conn
 
-	responses, resources [4]atomic.Int64
+	responses, resources [numTypes]atomic.Int64
 	resetAt              atomic.Int64
 	connected, synced    atomic.Int64
 	streams, streamErrs  atomic.Int64
@@ -58,16 +66,17 @@ type client struct {
 	idx           int
 	nodeID, group string
 
-	last     []uint64   // key index (dense, from the ledger) -> highest seq seen
-	batch    []delivery // one response's deliveries, reused
-	seen     int        // bit per type received at least once
-	got      int64      // responses received, all streams
-	syncedNs int64      // when every type had arrived; MaxInt64 before
+	last        []uint64   // key index (dense, from the ledger) -> highest seq seen
+	batch       []delivery // one response's deliveries, reused
+	seen        int        // bit per type received at least once (secrets: with one at least)
+	wantSecrets bool       // the listeners name secrets: synced only once it holds them too
+	got         int64      // responses received, all streams
+	syncedNs    int64      // when every type it needs had arrived; MaxInt64 before
 
 	// delta: what to claim on reconnect and what to subscribe to
-	held [4]versions                    // by typeIndex: version by name number (f.names)
-	deps map[string]map[string][]string // clusters/listeners: name -> names it needs
-	subs map[string][]string            // endpoints/routes: subscribed names, sorted
+	held [numTypes]versions             // by typeIndex: version by name number (f.names)
+	deps map[string]map[string][]string // by named type: name of a cluster/listener -> names it needs
+	subs map[string][]string            // endpoints/routes/secrets: subscribed names, sorted
 	// state of the world: what to claim on reconnect
 	sotwHeld map[string]xdsclient.SotWHeld
 }
@@ -135,6 +144,11 @@ func (c *client) sotwSession(ctx context.Context, conn grpc.ClientConnInterface)
 	sc, err := xdsclient.DialSotW("", xdsclient.SotWOptions{
 		NodeID: c.nodeID, Group: c.group, Conn: conn, Initial: c.sotwHeld,
 		DependentNames: c.f.decoder.dependentNames,
+		SecretNames: func(listeners []*anypb.Any) ([]string, error) {
+			names, err := c.f.decoder.secretNames(listeners)
+			c.wantSecrets = len(names) > 0 // on the receiving goroutine, before OnResponse
+			return names, err
+		},
 		OnResponse: func(r xdsclient.SotWResponse) {
 			c.observe(r.TypeURL, r.Resources, r.Received.UnixNano())
 		},
@@ -164,18 +178,27 @@ func (c *client) observe(typeURL string, resources []*anypb.Any, atNs int64) {
 	c.got++
 	c.f.responses[ti].Add(1)
 	c.f.resources[ti].Add(int64(len(resources)))
-	if typeURL == resourcev3.EndpointType {
+	switch typeURL {
+	case resourcev3.EndpointType:
 		for _, a := range resources {
 			c.collect(c.f.decoder.decode(typeURL, a).markers, atNs)
 		}
 		c.flush()
+	case resourcev3.SecretType:
+		if len(resources) == 0 {
+			return // no secret in it (a removal): nothing held yet
+		}
 	}
 	c.markSeen(1<<ti, atNs)
 }
 
 func (c *client) markSeen(bits int, atNs int64) {
 	c.seen |= bits
-	if c.seen == allTypes && c.syncedNs == math.MaxInt64 {
+	want := baseTypes
+	if c.wantSecrets {
+		want |= secretsBit
+	}
+	if c.seen&want == want && c.syncedNs == math.MaxInt64 {
 		c.syncedNs = atNs
 		c.f.synced.Add(1)
 	}

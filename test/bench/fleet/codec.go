@@ -187,8 +187,9 @@ func decodeDeltaResponse(b []byte, m *discoveryv3.DeltaDiscoveryResponse) error 
 	return nil
 }
 
-// typeURLs are the types the fleet subscribes to.
-var typeURLs = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+// typeURLs are the types the fleet subscribes to, in typeIndex order:
+// test/xdsclient's, then the secrets listeners name.
+var typeURLs = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.SecretType}
 
 // typeURL returns the type URL in b, without a copy for the types the
 // fleet subscribes to.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"strconv"
 	"sync"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -24,7 +27,16 @@ type marker struct {
 type decoded struct {
 	markers   []marker // endpoints: the markers it carries
 	dependent []string // clusters: EDS names; listeners: route names
+	secrets   []string // listeners: the secrets their TLS presents
 	err       error
+}
+
+// namesOf returns the names of type dep the resource needs.
+func (r *decoded) namesOf(dep string) []string {
+	if dep == resourcev3.SecretType {
+		return r.secrets
+	}
+	return r.dependent
 }
 
 // decoder decodes each distinct resource once for the whole fleet. Every
@@ -78,6 +90,9 @@ func (d *decoder) decode(typeURL string, a *anypb.Any) *decoded {
 		r.dependent, r.err = xdsclient.ClusterEDSName(a)
 	case resourcev3.ListenerType:
 		r.dependent, r.err = xdsclient.ListenerRouteNames(a)
+		if r.err == nil {
+			r.secrets, r.err = listenerSecretNames(a)
+		}
 	}
 	sh.mu.Lock()
 	if len(sh.m) >= decodeCacheSize/decodeShards {
@@ -238,6 +253,50 @@ func walk(b []byte, fn func(protowire.Number, []byte) error) error {
 		b = b[m:]
 	}
 	return nil
+}
+
+// listenerSecretNames returns the secrets a listener's filter chains fetch
+// over SDS: their certificates and the CA that checks client certificates.
+func listenerSecretNames(a *anypb.Any) ([]string, error) {
+	var l listenerv3.Listener
+	if err := a.UnmarshalTo(&l); err != nil {
+		return nil, fmt.Errorf("decode listener: %w", err)
+	}
+	var out []string
+	for _, fc := range append(l.GetFilterChains(), l.GetDefaultFilterChain()) {
+		tc := fc.GetTransportSocket().GetTypedConfig()
+		if tc == nil || !tc.MessageIs(&tlsv3.DownstreamTlsContext{}) {
+			continue
+		}
+		var dt tlsv3.DownstreamTlsContext
+		if err := tc.UnmarshalTo(&dt); err != nil {
+			return nil, fmt.Errorf("listener %s: decode TLS context: %w", l.GetName(), err)
+		}
+		common := dt.GetCommonTlsContext()
+		for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
+			out = append(out, s.GetName())
+		}
+		if n := common.GetValidationContextSdsSecretConfig().GetName(); n != "" {
+			out = append(out, n)
+		}
+		if n := common.GetCombinedValidationContext().GetValidationContextSdsSecretConfig().GetName(); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// secretNames returns the secrets the listeners name, through the cache.
+func (d *decoder) secretNames(listeners []*anypb.Any) ([]string, error) {
+	var out []string
+	for _, a := range listeners {
+		r := d.decode(resourcev3.ListenerType, a)
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, r.secrets...)
+	}
+	return out, nil
 }
 
 // dependentNames is xdsclient.DependentNames through the cache.

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/chancery-xds/chancery/storage/model"
 	"github.com/chancery-xds/chancery/test/bench/workload"
 	"github.com/chancery-xds/chancery/translator"
 )
@@ -110,4 +114,69 @@ func TestRawMarkersMatchProtobuf(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The secrets an https listener names are its certificate and, with edge
+// mTLS, the CA it checks clients with: read from the translator's own
+// listener, and the same through the decoder's cache.
+func TestListenerSecretNames(t *testing.T) {
+	cert, err := workload.SelfSigned(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := workload.Spec{Services: 1, EndpointsPer: 1, Groups: workload.Groups(1), Certificate: &cert}
+	for _, tc := range []struct {
+		name     string
+		clientCA bool
+		want     []string
+	}{{"certificate", false, []string{workload.CertificateSecret}}, {"edge mTLS", true, []string{workload.CertificateSecret, "clients-ca"}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := workload.Objects(spec)
+			if tc.clientCA {
+				objs = withClientCA(t, objs, "clients-ca", cert.CertificateChain)
+			}
+			res, err := translator.Translate(workload.Snapshot(1, objs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := anypb.New(res.Groups["group-00"].Listeners[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := listenerSecretNames(a)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("listenerSecretNames: %v (%v), want %v", got, err, tc.want)
+			}
+			cached, err := newDecoder(newLedger()).secretNames([]*anypb.Any{a, a})
+			if err != nil || !slices.Equal(cached, append(slices.Clone(tc.want), tc.want...)) {
+				t.Errorf("secretNames of the listener twice: %v (%v)", cached, err)
+			}
+		})
+	}
+}
+
+// withClientCA adds a validation_context secret and makes the listener
+// require client certificates signed by it.
+func withClientCA(t *testing.T, objs []workload.Object, name, caPEM string) []workload.Object {
+	t.Helper()
+	for i, o := range objs {
+		if o.Ref.Kind != model.KindListener {
+			continue
+		}
+		var l model.Listener
+		if err := json.Unmarshal(o.Value, &l); err != nil {
+			t.Fatal(err)
+		}
+		l.TLS.ClientCA = name
+		b, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[i].Value = b
+	}
+	ca, err := json.Marshal(model.Secret{ValidationContext: &model.ValidationContext{CABundle: caPEM}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(objs, workload.Object{Ref: model.Ref{Kind: model.KindSecret, Name: name}, Value: ca})
 }

@@ -13,29 +13,33 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
-
-	"github.com/chancery-xds/chancery/test/xdsclient"
 )
 
-// dependentType is the type whose names a type's resources decide:
-// clusters name the endpoints to fetch, listeners the route configurations.
-func dependentType(typeURL string) string {
+// dependentTypes are the types whose names a type's resources decide:
+// clusters name the endpoints to fetch, listeners the route configurations
+// and the secrets their TLS presents.
+func dependentTypes(typeURL string) []string {
 	switch typeURL {
 	case resourcev3.ClusterType:
-		return resourcev3.EndpointType
+		return clusterDependents
 	case resourcev3.ListenerType:
-		return resourcev3.RouteType
+		return listenerDependents
 	}
-	return ""
+	return nil
 }
 
+var (
+	clusterDependents  = []string{resourcev3.EndpointType}
+	listenerDependents = []string{resourcev3.RouteType, resourcev3.SecretType}
+)
+
 func isNamed(typeURL string) bool {
-	return typeURL == resourcev3.EndpointType || typeURL == resourcev3.RouteType
+	return typeURL == resourcev3.EndpointType || typeURL == resourcev3.RouteType || typeURL == resourcev3.SecretType
 }
 
 // deltaSession runs one delta ADS stream until it ends. It subscribes as
-// Envoy does (clusters and listeners by wildcard, endpoints and routes by
-// name) and, on a reconnect, claims what it holds with
+// Envoy does (clusters and listeners by wildcard, endpoints, routes and
+// secrets by name) and, on a reconnect, claims what it holds with
 // initial_resource_versions, so a server with the same content sends
 // nothing. (test/xdsclient's delta client subscribes to everything by
 // wildcard and queues every response; ten thousand of those would cost the
@@ -48,7 +52,7 @@ func (c *client) deltaSession(ctx context.Context, conn grpc.ClientConnInterface
 		return err
 	}
 	node := &corev3.Node{Id: c.nodeID, Cluster: c.group}
-	for _, typ := range xdsclient.Types {
+	for _, typ := range typeURLs {
 		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ}
 		if isNamed(typ) {
 			if len(c.subs[typ]) == 0 {
@@ -94,32 +98,39 @@ func (c *client) applyDelta(st discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	if held == nil {
 		return nil, fmt.Errorf("a response of type %q, which the client did not ask for", typ)
 	}
-	dep := dependentType(typ)
-	deps := c.deps[typ]
-	if dep != "" && deps == nil {
-		deps = map[string][]string{}
-		c.deps[typ] = deps
+	deps := dependentTypes(typ)
+	for _, dep := range deps {
+		if c.deps[dep] == nil {
+			c.deps[dep] = map[string][]string{}
+		}
 	}
 	anys := make([]*anypb.Any, 0, len(resp.GetResources()))
 	for _, r := range resp.GetResources() {
 		held.set(&c.f.names, r.GetName(), r.GetVersion())
 		anys = append(anys, r.GetResource())
-		if dep != "" {
+		if len(deps) > 0 {
 			d := c.f.decoder.decode(typ, r.GetResource())
 			if d.err != nil {
 				return nil, d.err
 			}
-			deps[r.GetName()] = d.dependent
+			for _, dep := range deps {
+				c.deps[dep][r.GetName()] = d.namesOf(dep)
+			}
 		}
 	}
 	for _, n := range resp.GetRemovedResources() {
 		held.drop(&c.f.names, n)
-		delete(deps, n)
+		for _, dep := range deps {
+			delete(c.deps[dep], n)
+		}
 	}
-	if dep == "" {
-		return anys, nil
+	for _, dep := range deps {
+		if err := c.resubscribe(st, dep, c.deps[dep]); err != nil {
+			return nil, err
+		}
 	}
-	return anys, c.resubscribe(st, dep, deps)
+	c.wantSecrets = len(c.subs[resourcev3.SecretType]) > 0
+	return anys, nil
 }
 
 // heldOf returns what the client holds of a type; nil for a type it does

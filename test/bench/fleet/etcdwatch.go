@@ -40,7 +40,7 @@ func (c *client) etcdSession(ctx context.Context) error {
 		}
 		at := nowNs()
 		if resp.Created {
-			c.markSeen(allTypes, at) // a watcher holds nothing before its first event
+			c.markSeen(baseTypes, at) // a watcher holds nothing before its first event
 			continue
 		}
 		c.got++

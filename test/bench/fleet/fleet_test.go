@@ -36,6 +36,9 @@ type testServer struct {
 	addr  string
 	n     int
 	stop  func() // stops the server; once, or at cleanup
+	// withholdSecrets leaves the secrets out of what publish sets, though
+	// the listeners still name them.
+	withholdSecrets bool
 }
 
 func startTestServer(t *testing.T, spec workload.Spec) *testServer {
@@ -73,9 +76,14 @@ func (s *testServer) publish() {
 	}
 	g := res.Groups["group-00"]
 	s.n++
+	secrets := asResources(g.Secrets)
+	if s.withholdSecrets {
+		secrets = nil
+	}
 	snap, err := cachev3.NewSnapshot(strconv.Itoa(s.n), map[resourcev3.Type][]types.Resource{
 		resourcev3.ClusterType: asResources(g.Clusters), resourcev3.EndpointType: asResources(g.Endpoints),
 		resourcev3.ListenerType: asResources(g.Listeners), resourcev3.RouteType: asResources(g.Routes),
+		resourcev3.SecretType: secrets,
 	})
 	if err != nil {
 		s.t.Fatal(err)
@@ -120,6 +128,57 @@ func TestFleetRecognisesChangesByContent(t *testing.T) {
 			if r := f.ledger.result(7, true); len(r.LatenciesNs) != 3 {
 				t.Fatalf("latencies: got %v, want three", r.LatenciesNs)
 			}
+		})
+	}
+}
+
+// TestFleetSyncsOnlyWithTheListenersSecret serves an https listener whose
+// certificate secret is at first withheld: the clients get every other
+// type but none counts as synced until the secret, which they subscribed
+// to by the name the listener gives, arrives; then a write reaches them.
+func TestFleetSyncsOnlyWithTheListenersSecret(t *testing.T) {
+	cert, err := workload.SelfSigned(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"delta", "sotw"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := startTestServer(t, workload.Spec{Services: 3, EndpointsPer: 2, Certificate: &cert})
+			srv.withholdSecrets = true
+			srv.publish()
+			cfg := config{mode: mode, transport: "h2", clients: 3, addrs: []string{srv.addr}, groups: workload.Groups(1), nodePrefix: "n",
+				perConn: 1, backoff: 10 * time.Millisecond, backoffMax: 100 * time.Millisecond, connectRate: 1000}
+			f := newFleet(cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			t.Cleanup(func() {
+				cancel()
+				wg.Wait()
+			})
+			wg.Go(func() { f.startClients(ctx, &wg) })
+			waitFor(t, "every other type received", func() bool {
+				for _, typ := range typeURLs {
+					if typ != resourcev3.SecretType && f.responses[typeIndex[typ]].Load() < 3 {
+						return false
+					}
+				}
+				return true
+			})
+			if n := f.synced.Load(); n != 0 {
+				t.Fatalf("%d clients synced without the secret", n)
+			}
+
+			srv.withholdSecrets = false
+			srv.publish()
+			waitFor(t, "every client synced", func() bool { return f.synced.Load() == 3 })
+			if n := f.resources[typeIndex[resourcev3.SecretType]].Load(); n < 3 {
+				t.Fatalf("%d secrets received, want one per client", n)
+			}
+			o := workload.Endpoint(2, 1, 9)
+			srv.snap.Put(o.Ref, o.Value)
+			srv.publish()
+			f.ledger.post([]benchapi.Write{{Seq: 9, Key: "svc-00002/ep-1", PutNs: nowNs(), Raw: true}})
+			waitFor(t, "the write delivered to every client", func() bool { return f.ledger.result(9, false).Delivered == 3 })
 		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package workload generates the keyspace every benchmark runs on: services
 // with endpoints, one route table reaching all of them and one HTTP listener
-// for the fleet's node groups. The same objects feed etcd (the driver) and
-// the in-process rebuild benchmark, so both measure the same translation.
+// for the fleet's node groups (or, with a certificate, an HTTPS listener and
+// the secret it presents). The same objects feed etcd (the driver) and the
+// in-process rebuild benchmark, so both measure the same translation.
 package workload
 
 import (
@@ -29,6 +30,10 @@ type Spec struct {
 	Groups       []string // node groups the listener selects
 	Reach        int      // services the route table reaches, from svc-00000; 0 means all
 	ListenerPort uint32   // the listener's port, bound only by a real Envoy; 0 means 10000
+	// Certificate, when set, makes the listener https, presenting it from
+	// the secret CertificateSecret, which every group then receives over
+	// SDS. SelfSigned makes one.
+	Certificate *model.TLSCertificate
 }
 
 // Object is one key below the prefix with its JSON value.
@@ -53,9 +58,10 @@ func Groups(n int) []string {
 }
 
 // Objects returns every object of the keyspace: services, endpoints (seq 0,
-// no marker), the route table and the listener.
+// no marker), the route table, the listener and its certificate's secret
+// if it has one.
 func Objects(s Spec) []Object {
-	out := make([]Object, 0, s.Services*(1+s.EndpointsPer)+2)
+	out := make([]Object, 0, s.Services*(1+s.EndpointsPer)+3)
 	for i := range s.Services {
 		out = append(out, Service(i))
 		for j := range s.EndpointsPer {
@@ -63,6 +69,9 @@ func Objects(s Spec) []Object {
 		}
 	}
 	out = append(out, RouteTable(s), Listener(s))
+	if s.Certificate != nil {
+		out = append(out, Secret(*s.Certificate))
+	}
 	return out
 }
 
@@ -105,13 +114,23 @@ func RouteTable(s Spec) Object {
 	return Object{Ref: model.Ref{Kind: model.KindRouteTable, Name: "bench"}, Value: mustJSON(rt)}
 }
 
-// Listener is the HTTP listener of every group of the spec.
+// Listener is the listener of every group of the spec: HTTP, or HTTPS
+// with the spec's certificate as its one (default) chain.
 func Listener(s Spec) Object {
 	l := model.Listener{Address: "127.0.0.1", Port: s.ListenerPort, Protocol: model.ListenerHTTP, RouteTable: "bench", Groups: s.Groups}
 	if l.Port == 0 {
 		l.Port = 10000
 	}
+	if s.Certificate != nil {
+		l.Protocol = model.ListenerHTTPS
+		l.TLS = &model.ListenerTLS{Certificates: []model.ServerCertificate{{Secret: CertificateSecret}}}
+	}
 	return Object{Ref: model.Ref{Kind: model.KindListener, Name: "bench"}, Value: mustJSON(l)}
+}
+
+// Secret is the tls_certificate secret CertificateSecret holding c.
+func Secret(c model.TLSCertificate) Object {
+	return Object{Ref: model.Ref{Kind: model.KindSecret, Name: CertificateSecret}, Value: mustJSON(model.Secret{TLSCertificate: &c})}
 }
 
 // Snapshot decodes objects into a model snapshot the way the watcher does
