@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,7 @@ type publisher struct {
 	replica []byte                       // the registration as last written
 	served  map[string]map[string]string // its versions: what "served" in a record means
 	heldReg heldRecord                   // a changed registration not written yet
-	proxies map[string]*proxyEntry       // node id -> what was written and held
+	proxies map[proxyID]*proxyEntry      // each Envoy's record: what was written and held
 	anyHeld bool                         // some proxy entry may hold a change
 	look    uint64                       // counts the looks at the proxies
 	// scratch is the last look's list of states, reused by the next look
@@ -97,6 +98,12 @@ type proxyEntry struct {
 	seen    uint64      // the last look that saw the Envoy
 }
 
+// proxyID is one Envoy: its group and node id. A node id reused in another
+// group is another Envoy, with a record of its own.
+type proxyID struct{ group, node string }
+
+func idOf(st *ProxyState) proxyID { return proxyID{group: st.Group, node: st.NodeID} }
+
 // maxHeld bounds how many intervals a changing record is held back: an
 // Envoy under constant churn is published every few seconds, not never.
 const maxHeld = 4
@@ -121,7 +128,7 @@ func newPublisher(r *Replica, lease clientv3.LeaseID) *publisher {
 	if m == nil {
 		m = newMetrics(nil)
 	}
-	return &publisher{r: r, lease: lease, proxies: map[string]*proxyEntry{}, overdueBudget: overdueWrites, quietWindow: defaultQuietWindow,
+	return &publisher{r: r, lease: lease, proxies: map[proxyID]*proxyEntry{}, overdueBudget: overdueWrites, quietWindow: defaultQuietWindow,
 		regWrites: m.statusWrites.WithLabelValues("registration"), proxyWrites: m.statusWrites.WithLabelValues("proxy"),
 		overdue: m.statusOverdue}
 }
@@ -196,6 +203,7 @@ func (p *publisher) holding() bool {
 // change is one key to write (value != nil) or delete.
 type change struct {
 	node     string // "" for the registration
+	group    string // the proxy's
 	key      string
 	value    []byte
 	state    ProxyState                   // a proxy's, as value encodes it
@@ -267,9 +275,9 @@ func (p *publisher) changes(quiet bool) ([]change, uint64, error) {
 		p.scratch, p.spare = nil, nil
 		p.overdue.Set(0) // what was held has held still, and is written
 		if p.anyHeld {
-			for node, e := range p.proxies {
+			for _, e := range p.proxies {
 				if e.held != nil {
-					out = append(out, p.proxyChange(node, *e.held))
+					out = append(out, p.proxyChange(*e.held))
 				}
 			}
 			p.anyHeld = len(out) > 0
@@ -286,8 +294,7 @@ func (p *publisher) changes(quiet bool) ([]change, uint64, error) {
 	var overdue []*proxyEntry
 	for i := range p.merged(list) {
 		rec := list[i].abbreviated(served)
-		node := rec.NodeID
-		e := p.proxies[node]
+		e := p.proxies[idOf(&rec)]
 		written := e.written.NodeID != ""
 		if written && rec == e.written {
 			if e.held != nil {
@@ -308,16 +315,16 @@ func (p *publisher) changes(quiet bool) ([]change, uint64, error) {
 			}
 			continue // moving: look again next interval, or written as overdue
 		}
-		out = append(out, p.proxyChange(node, rec))
+		out = append(out, p.proxyChange(rec))
 	}
 	out = p.writeOverdue(out, overdue)
-	for node, e := range p.proxies {
+	for id, e := range p.proxies {
 		switch {
 		case e.seen == p.look:
 		case e.written.NodeID != "":
-			out = append(out, change{node: node, key: ks.ProxyKey(p.r.cfg.ID, node)})
+			out = append(out, change{node: id.node, group: id.group, key: ks.ProxyKey(p.r.cfg.ID, id.group, id.node)})
 		default:
-			delete(p.proxies, node) // never written: nothing to delete
+			delete(p.proxies, id) // never written: nothing to delete
 		}
 	}
 	out = encodeProxies(out)
@@ -347,24 +354,27 @@ func (p *publisher) writeOverdue(out []change, overdue []*proxyEntry) []change {
 			if a.scans != b.scans {
 				return b.scans - a.scans
 			}
-			return strings.Compare(a.held.NodeID, b.held.NodeID)
+			return cmp.Or(strings.Compare(a.held.NodeID, b.held.NodeID), strings.Compare(a.held.Group, b.held.Group))
 		})
 		overdue = overdue[:p.overdueBudget]
 	}
 	for _, e := range overdue {
-		out = append(out, p.proxyChange(e.held.NodeID, *e.held))
+		out = append(out, p.proxyChange(*e.held))
 	}
 	return out
 }
 
-func (p *publisher) proxyChange(node string, state ProxyState) change {
-	return change{node: node, key: p.r.cfg.Keyspace.ProxyKey(p.r.cfg.ID, node), state: state}
+func (p *publisher) proxyChange(state ProxyState) change {
+	return change{node: state.NodeID, group: state.Group, key: p.r.cfg.Keyspace.ProxyKey(p.r.cfg.ID, state.Group, state.NodeID), state: state}
 }
 
-// encodeProxies sorts the proxy changes by node and encodes those that
-// write. Only what is written is encoded: the look compares states.
+// encodeProxies sorts the proxy changes by node and group and encodes
+// those that write. Only what is written is encoded: the look compares
+// states.
 func encodeProxies(out []change) []change {
-	slices.SortFunc(out, func(a, b change) int { return strings.Compare(a.node, b.node) })
+	slices.SortFunc(out, func(a, b change) int {
+		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.group, b.group))
+	})
 	for i := range out {
 		c := &out[i]
 		if c.state.NodeID == "" {
@@ -386,21 +396,22 @@ func (p *publisher) spareState() *ProxyState {
 	return new(ProxyState)
 }
 
-// merged marks every node in list as seen, with an entry, and folds the
-// streams of each node into one state, in place; it returns how many
-// states remain, one per node. An Envoy with one stream per type
-// (non-aggregated xDS), or a reconnect overlapping its old stream, shows as
-// several streams of one node: the newest stream's view of each type wins,
-// and its group and protocol; the node is connected since its oldest
-// stream.
+// merged marks every Envoy (group and node id) in list as seen, with an
+// entry, and folds the streams of each into one state, in place; it
+// returns how many states remain, one per Envoy. An Envoy with one stream
+// per type (non-aggregated xDS), or a reconnect overlapping its old
+// stream, shows as several streams of one node in one group: the newest
+// stream's view of each type wins, and its protocol; the Envoy is
+// connected since its oldest stream. Streams of one node id in two groups
+// are two Envoys, neither hiding the other.
 func (p *publisher) merged(list []ProxyState) int {
 	several := false
 	for i := range list {
-		node := list[i].NodeID
-		e := p.proxies[node]
+		id := idOf(&list[i])
+		e := p.proxies[id]
 		if e == nil {
 			e = &proxyEntry{}
-			p.proxies[node] = e
+			p.proxies[id] = e
 		}
 		several = several || e.seen == p.look
 		e.seen = p.look
@@ -411,21 +422,18 @@ func (p *publisher) merged(list []ProxyState) int {
 	return mergeStates(list)
 }
 
-// mergeStates folds the streams of each node into one state, in place, and
-// returns how many states remain.
+// mergeStates folds the streams of each Envoy (group and node id) into one
+// state, in place, and returns how many states remain.
 func mergeStates(list []ProxyState) int {
 	slices.SortStableFunc(list, func(a, b ProxyState) int {
-		if c := strings.Compare(a.NodeID, b.NodeID); c != 0 {
-			return c
-		}
-		return a.Connected.Compare(b.Connected)
+		return cmp.Or(strings.Compare(a.NodeID, b.NodeID), strings.Compare(a.Group, b.Group), a.Connected.Compare(b.Connected))
 	})
 	n := 0
 	for i := range list {
 		cur := &list[i]
-		if n > 0 && list[n-1].NodeID == cur.NodeID {
+		if n > 0 && idOf(&list[n-1]) == idOf(cur) {
 			m := &list[n-1]
-			m.Group, m.Delta = cur.Group, cur.Delta
+			m.Delta = cur.Delta
 			for _, t := range cur.Types {
 				if t.Name != "" {
 					m.set(t)
@@ -446,9 +454,9 @@ func (p *publisher) applied(done []change) {
 		case c.node == "":
 			p.replica, p.served, p.heldReg = c.value, c.versions, heldRecord{}
 		case c.value == nil:
-			delete(p.proxies, c.node)
+			delete(p.proxies, proxyID{group: c.group, node: c.node})
 		default:
-			if e := p.proxies[c.node]; e != nil {
+			if e := p.proxies[proxyID{group: c.group, node: c.node}]; e != nil {
 				e.written, e.held, e.scans = c.state, nil, 0
 			}
 		}
@@ -459,6 +467,7 @@ func (p *publisher) record() ReplicaRecord {
 	return ReplicaRecord{
 		ID:       p.r.cfg.ID,
 		Address:  p.r.cfg.Address,
+		Admin:    p.r.cfg.AdminAddress,
 		Version:  p.r.cfg.Version,
 		Started:  p.r.started.UTC(),
 		Revision: p.r.cfg.Revision(),

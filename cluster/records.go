@@ -9,6 +9,9 @@ type ReplicaRecord struct {
 	Address string    `json:"address"` // the xDS address Envoys reach it at
 	Version string    `json:"version"` // the chancery build
 	Started time.Time `json:"started"`
+	// Admin is its admin address (host:port), where the other replicas ask
+	// how it hears from etcd (docs/readiness.md); "" if it does not say.
+	Admin string `json:"admin,omitempty"`
 	// Revision is the etcd revision of the snapshot the replica serves.
 	Revision int64 `json:"revision"`
 	// Versions are the versions it serves: node group -> xDS type -> version.
@@ -18,7 +21,7 @@ type ReplicaRecord struct {
 }
 
 // Proxy is one Envoy connected to a replica, as the replica publishes it at
-// proxies/<replica>/<node-id>, under its own lease.
+// proxies/<replica>/<group>/<node-id>, under its own lease.
 type Proxy struct {
 	NodeID    string                `json:"-"` // in the key
 	Group     string                `json:"group"`

@@ -37,6 +37,9 @@ type Config struct {
 	ID       string // the replica's name: a valid object name, no '/'
 	Address  string // the xDS address it advertises
 	Version  string // the build
+	// AdminAddress is the admin address it advertises to the other
+	// replicas (ReplicaRecord.Admin); "" advertises none.
+	AdminAddress string
 	// SessionTTL is the lease TTL, rounded up to whole seconds: how long a
 	// dead replica keeps its registration and, if it led, its leadership.
 	SessionTTL time.Duration

@@ -52,6 +52,13 @@ func Dial(cfg ClientConfig) (*clientv3.Client, error) {
 		}
 		cc.TLS = tc
 	}
+	if cc.Username != "" && cc.Password != "" {
+		// With a user, New fetches a token before it returns and waits up
+		// to DialTimeout for a connection: learn of a refused one first.
+		if err := checkBeforeAuth(cc); err != nil {
+			return nil, err
+		}
+	}
 	cli, err := clientv3.New(cc)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", cfg.Endpoints, err)

@@ -55,10 +55,9 @@ type Watcher struct {
 	applied  atomic.Int64 // revision of the last snapshot handed out
 	progress atomic.Int64 // newest revision etcd said the watch has seen
 	// heard is when the watch last showed it is current (an event, a progress
-	// notification, a load); asked is when etcd last accepted a progress
-	// request. Both are Unix nanoseconds.
-	heard, asked atomic.Int64
-	metrics      watcherMetrics
+	// notification, a load), in Unix nanoseconds.
+	heard   atomic.Int64
+	metrics watcherMetrics
 }
 
 // NewWatcher returns a watcher; Run starts it.
@@ -83,13 +82,17 @@ func (w *Watcher) Revision() int64 { return w.applied.Load() }
 // seen; Revision lags it while a rebuild is pending.
 func (w *Watcher) ProgressRevision() int64 { return w.progress.Load() }
 
-// Stalled reports whether etcd has been answering for longer than maxLag
-// while the watch showed no sign of being current: the replica is falling
-// behind a reachable etcd. With etcd unreachable it reports false: the
-// replica keeps serving what it has.
-func (w *Watcher) Stalled(maxLag time.Duration) bool {
-	heard, asked := w.heard.Load(), w.asked.Load()
-	return heard != 0 && asked-heard > int64(maxLag)
+// Heard is when the watch last showed it is current: an event, a progress
+// notification (asked for every ProgressInterval, so a quiet keyspace is
+// heard from too) or a full load; zero before the first load. Whether a
+// long silence makes the replica unready is for its owner to decide, with
+// what the other replicas hear (docs/readiness.md): the watcher alone
+// cannot tell etcd hung for everyone from a link cut to this replica.
+func (w *Watcher) Heard() time.Time {
+	if n := w.heard.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Run loads the keyspace, hands the snapshot to apply, then watches and hands
@@ -229,10 +232,20 @@ func (w *Watcher) ignore(key, why string) bool {
 func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	// Watch from R itself, not R+1: etcd answers progress requests only for
-	// watches that do not start in the future, and a quiet keyspace must not
-	// look stalled. Events at R are already loaded; applyEvents skips them.
-	events := w.cfg.Client.Watch(wctx, w.cfg.Keyspace.Prefix(), clientv3.WithPrefix(),
+	// A watcher of its own, so a gRPC watch stream of its own: etcd answers a
+	// progress request only when every watch on the stream is synced and
+	// none starts in the future, and other watches of the process on the
+	// same client and metadata (the leader's watch on its election key, from
+	// the next revision) would otherwise silence a quiet keyspace's watch.
+	watcher := clientv3.NewWatcher(w.cfg.Client)
+	defer func() {
+		if err := watcher.Close(); err != nil && ctx.Err() == nil {
+			w.log.Debug("closing the keyspace watch", zap.Error(err))
+		}
+	}()
+	// Watch from R itself, not R+1, for the same reason. Events at R are
+	// already loaded; applyEvents skips them.
+	events := watcher.Watch(wctx, w.cfg.Keyspace.Prefix(), clientv3.WithPrefix(),
 		clientv3.WithRev(w.revision), clientv3.WithProgressNotify())
 	progress := time.NewTicker(w.cfg.ProgressInterval)
 	defer progress.Stop()
@@ -249,10 +262,8 @@ func (w *Watcher) watch(ctx context.Context, apply func(*model.Snapshot)) error 
 			return ctx.Err()
 		case <-progress.C:
 			// A failed request only delays the lag figure; the watch itself reports real trouble.
-			if err := w.cfg.Client.RequestProgress(wctx); err != nil {
+			if err := watcher.RequestProgress(wctx); err != nil {
 				w.log.Debug("progress request failed", zap.Error(err))
-			} else {
-				w.asked.Store(time.Now().UnixNano())
 			}
 		case <-hold:
 			rebuild()
