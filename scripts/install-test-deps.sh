@@ -5,3 +5,5 @@ set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$dir/install-etcd.sh"
 "$dir/install-envoy.sh"
+"$dir/install-chromium.sh" # headless browser for the fleet page test (test/e2e/ui_test.go)
+"$dir/install-haproxy.sh"

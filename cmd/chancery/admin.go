@@ -11,14 +11,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/cluster"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
+// readiness judges a quiet watch with what the other replicas hear
+// (docs/readiness.md).
+type readiness interface {
+	Verdict(now time.Time) cluster.Verdict
+	State() cluster.WatchState
+}
+
 // adminHandler serves health, readiness, metrics and debugging views; the
 // debugging views only as debug allows.
-func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Watcher, draining *atomic.Bool, maxLag time.Duration,
-	debug debugAccess) http.Handler {
+func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, ready readiness, draining *atomic.Bool, maxLag time.Duration,
+	debug debugAccess, more ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "ok")
@@ -29,15 +36,37 @@ func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, w *storage.Wa
 			http.Error(rw, "draining", http.StatusServiceUnavailable)
 		case !xds.Ready():
 			http.Error(rw, "not ready: the keyspace has not been loaded yet", http.StatusServiceUnavailable)
-		case w.Stalled(maxLag):
-			http.Error(rw, fmt.Sprintf("not ready: etcd answers but the watch has shown no progress for over %s", maxLag), http.StatusServiceUnavailable)
 		default:
-			fmt.Fprintf(rw, "ready: revision %d, etcd progress %d\n", w.Revision(), w.ProgressRevision())
+			readyz(rw, ready, maxLag)
 		}
+	})
+	// Always served, like /readyz: the other replicas ask it (cluster.Readiness).
+	mux.HandleFunc("GET "+cluster.WatchStatePath, func(rw http.ResponseWriter, _ *http.Request) {
+		writeJSON(rw, ready.State())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/debug/", debugHandler(xds, debug)) // see admindebug.go
+	for _, register := range more {
+		register(mux) // e.g. the fleet page, /ui (ui.go)
+	}
 	return mux
+}
+
+// readyz answers for a loaded replica that is not draining: it leaves the
+// load balancer only when its watch has been quiet for over maxLag while
+// another replica hears from etcd.
+func readyz(rw http.ResponseWriter, ready readiness, maxLag time.Duration) {
+	st, v := ready.State(), ready.Verdict(time.Now())
+	switch {
+	case v.Behind:
+		http.Error(rw, fmt.Sprintf("not ready: no word from etcd for %s (over --max-watch-lag %s) while replica %s hears from it at revision %d",
+			v.Silent.Round(time.Millisecond), maxLag, v.Witness.Replica, v.Witness.Revision), http.StatusServiceUnavailable)
+	case v.Shared:
+		fmt.Fprintf(rw, "ready: serving revision %d; no word from etcd for %s, nor for any other replica reached: serving the last snapshot until etcd returns\n",
+			st.Revision, v.Silent.Round(time.Millisecond))
+	default:
+		fmt.Fprintf(rw, "ready: revision %d, last word from etcd %s ago\n", st.Revision, v.Silent.Round(time.Millisecond))
+	}
 }
 
 // debugSnapshot shows one group's versions and resources (?group=G), or

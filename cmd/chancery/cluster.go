@@ -20,7 +20,11 @@ import (
 // watcher; the rebuild hands it each snapshot through Observe.
 func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, reg prometheus.Registerer,
 	xds *xdsserver.Server, w *storage.Watcher) (*cluster.Replica, error) {
-	addr, err := advertiseAddress(cfg)
+	addr, err := advertised("--advertise-address", cfg.advertiseAddress, "--xds-address", cfg.xdsAddress)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := advertised("--advertise-admin-address", cfg.advertiseAdminAddress, "--admin-address", cfg.adminAddress)
 	if err != nil {
 		return nil, err
 	}
@@ -29,6 +33,7 @@ func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, 
 		Keyspace:               storage.NewKeyspace(cfg.prefix),
 		ID:                     cfg.replicaID,
 		Address:                addr,
+		AdminAddress:           admin,
 		Version:                version,
 		SessionTTL:             cfg.sessionTTL,
 		HealthCheckConcurrency: cfg.healthCheckConcurrency,
@@ -41,19 +46,19 @@ func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, 
 	})
 }
 
-// advertiseAddress is --advertise-address, or the xDS address with this
-// host's name when it listens on every interface.
-func advertiseAddress(cfg *serveConfig) (string, error) {
-	if cfg.advertiseAddress != "" {
-		return cfg.advertiseAddress, nil
+// advertised is the address named by the advertise flag, or else the one
+// listened on, with this host's name when that is every interface.
+func advertised(flagName, value, listenFlag, listen string) (string, error) {
+	if value != "" {
+		return value, nil
 	}
-	host, port, err := net.SplitHostPort(cfg.xdsAddress)
+	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", fmt.Errorf("--xds-address %q: %w", cfg.xdsAddress, err)
+		return "", fmt.Errorf("%s %q: %w", listenFlag, listen, err)
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		if host, err = os.Hostname(); err != nil {
-			return "", fmt.Errorf("no --advertise-address and no host name: %w", err)
+			return "", fmt.Errorf("no %s and no host name: %w", flagName, err)
 		}
 	}
 	return net.JoinHostPort(host, port), nil

@@ -35,8 +35,10 @@ type serveConfig struct {
 	// cluster: see cmd/chancery/cluster.go
 	sessionTTL             time.Duration
 	advertiseAddress       string
+	advertiseAdminAddress  string
 	healthCheckConcurrency int
 	credentialFlags        // --etcd-password-file, --admin-debug, --admin-token-file: see credentials.go
+	xdsTLSFlags            // --xds-tls-cert, --xds-tls-key, --xds-client-ca: see xdstls.go
 }
 
 // parseServeFlags reads flags, falling back to CHANCERY_* variables; a flag
@@ -58,6 +60,7 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.StringVar(&c.embeddedPeer, "embedded-etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	fs.StringVar(&c.prefix, "prefix", "/chancery/v1", "etcd key prefix of the keyspace")
 	fs.StringVar(&c.xdsAddress, "xds-address", ":18000", "address of the xDS gRPC server")
+	registerXDSTLSFlags(fs, &c.xdsTLSFlags)
 	fs.StringVar(&c.adminAddress, "admin-address", "127.0.0.1:9400", "address of the admin HTTP server (/healthz, /readyz, /metrics, /debug/)")
 	fs.StringVar(&c.replicaID, "replica-id", host, "name of this replica in logs and in etcd")
 	fs.DurationVar(&c.coalesce, "coalesce", 5*time.Millisecond, "least time between two rebuilds: a change after a quiet spell is rebuilt at once, the ones that follow within this window together")
@@ -66,9 +69,10 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
 	fs.IntVar(&c.streamBurst, "xds-stream-burst", 1000, "new xDS streams admitted at once above --xds-stream-rate")
 	fs.IntVar(&c.stormGCPercent, "storm-gc-percent", 400, "GC percent (as GOGC) while xDS streams arrive faster than 500 a second, as when Envoys move from a replica that died: fewer collections while the heap grows (0: keep GOGC)")
-	fs.DurationVar(&c.maxWatchLag, "max-watch-lag", 10*time.Second, "not ready while etcd answers but the watch shows no progress for this long")
+	fs.DurationVar(&c.maxWatchLag, "max-watch-lag", 10*time.Second, "not ready once the watch has heard nothing from etcd for this long while another replica hears from it; a silence every replica shares keeps them all ready (docs/readiness.md)")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 10*time.Second, "etcd lease TTL of this replica: how long a dead replica keeps its registration and its leadership (whole seconds, at least 1s)")
 	fs.StringVar(&c.advertiseAddress, "advertise-address", "", "xDS address recorded in replicas/<id> (default: --xds-address, with the host name if it listens on every interface)")
+	fs.StringVar(&c.advertiseAdminAddress, "advertise-admin-address", "", "admin address recorded in replicas/<id>, where the other replicas ask whether this one hears from etcd (default: --admin-address, with the host name if it listens on every interface; see docs/readiness.md)")
 	fs.IntVar(&c.healthCheckConcurrency, "health-check-concurrency", 256, "health checks in flight at once while this replica leads")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -92,6 +96,9 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := resolveCredentials(fs, c); err != nil {
+		return nil, err
+	}
+	if err := c.xdsTLSFlags.validate(); err != nil {
 		return nil, err
 	}
 	for _, e := range strings.Split(endpoints, ",") {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"github.com/chancery-xds/chancery/cluster"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/storage/embedetcd"
 	"github.com/chancery-xds/chancery/storage/model"
@@ -80,7 +81,11 @@ func serve(cfg *serveConfig) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	xds := xdsserver.New(ctx, xdsserver.Config{Logger: log.Named("xds"), Registerer: reg})
+	xdsTLS, err := xdsServerTLS(&cfg.xdsTLSFlags, log.Named("xds"), reg)
+	if err != nil {
+		return err
+	}
+	xds := xdsserver.New(ctx, xdsserver.Config{Logger: log.Named("xds"), Registerer: reg, ClientCertGroups: cfg.requiresClientCertificates()})
 	watcher := storage.NewWatcher(storage.WatcherConfig{
 		Client: cli, Keyspace: storage.NewKeyspace(cfg.prefix), Coalesce: cfg.coalesce,
 		Logger: log.Named("watcher"), Registerer: reg,
@@ -91,6 +96,13 @@ func serve(cfg *serveConfig) error {
 		return err
 	}
 	rebuild.observe = replica.Observe
+	ready, err := cluster.NewReadiness(cluster.ReadinessConfig{
+		Client: cli, Keyspace: storage.NewKeyspace(cfg.prefix), ID: cfg.replicaID, MaxLag: cfg.maxWatchLag,
+		Heard: watcher.Heard, Revision: watcher.Revision, Logger: log.Named("readiness"),
+	})
+	if err != nil {
+		return err
+	}
 
 	xdsListener, err := net.Listen("tcp", cfg.xdsAddress)
 	if err != nil {
@@ -100,20 +112,27 @@ func serve(cfg *serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	grpcServer := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{
+	grpcServer := grpc.NewServer(append(xdsserver.ServerOptions(xdsserver.GRPCConfig{
 		MaxConnectionAge: cfg.maxConnectionAge, StreamRate: cfg.streamRate, StreamBurst: cfg.streamBurst,
 		StormGCPercent: cfg.stormGCPercent, Logger: log.Named("xds"),
-	})...)
+	}), xdsTLS...)...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool
-	admin := &http.Server{Handler: adminHandler(reg, xds, watcher, &draining, cfg.maxWatchLag, cfg.debugAccess()), ReadHeaderTimeout: 5 * time.Second}
+	fleetUI := newFleetPage(cli, storage.NewKeyspace(cfg.prefix), cfg.replicaID, xds, ready)
+	rebuild.observe = fleetUI.changes.chain(rebuild.observe) // the fleet page's recent changes
+	admin := &http.Server{Handler: adminHandler(reg, xds, ready, &draining, cfg.maxWatchLag, cfg.debugAccess(), fleetUI.routes), ReadHeaderTimeout: 5 * time.Second}
 
 	log.Info("serving", zap.String("xds-address", xdsListener.Addr().String()), zap.String("admin-address", adminListener.Addr().String()),
 		zap.Strings("etcd-endpoints", endpoints), zap.String("prefix", cfg.prefix), zap.String("version", version))
+	rebuild.ready = newReadyLine(log, xdsListener.Addr(), adminListener.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
+	if embedded == nil {
+		g.Go(func() error { reportUnreachable(gctx, log, cli); return nil })
+	}
 	g.Go(func() error { return watcher.Run(gctx, rebuild.apply) })
 	g.Go(func() error { return replica.Run(gctx) })
+	g.Go(func() error { return ready.Run(gctx) })
 	g.Go(func() error {
 		if err := grpcServer.Serve(xdsListener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("xds server: %w", err)
@@ -175,6 +194,8 @@ type rebuilder struct {
 	xds      *xdsserver.Server
 	memo     *translator.Memo // runs on the watcher's goroutine only
 	duration prometheus.Histogram
+	secrets  *secretExpiry // chancery_secret_expiry_timestamp_seconds
+	ready    *readyLine    // logs the first time the replica is ready
 	// observe hands each snapshot and its rejections to the cluster
 	// (health checks, object status); it never blocks.
 	observe func(*model.Snapshot, []model.Rejection)
@@ -186,7 +207,7 @@ func newRebuilder(log *zap.Logger, reg prometheus.Registerer, xds *xdsserver.Ser
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 	})
 	reg.MustRegister(h)
-	return &rebuilder{log: log, xds: xds, memo: translator.NewMemo(), duration: h}
+	return &rebuilder{log: log, xds: xds, memo: translator.NewMemo(), duration: h, secrets: newSecretExpiry(reg)}
 }
 
 func (r *rebuilder) apply(snap *model.Snapshot) {
@@ -195,6 +216,8 @@ func (r *rebuilder) apply(snap *model.Snapshot) {
 	if err := r.xds.Publish(res); err != nil {
 		r.log.Error("publish failed", zap.Int64("revision", snap.Revision), zap.Error(err))
 	}
+	r.ready.observe(r.xds.Ready(), snap.Revision)
+	r.secrets.observe(snap, res.Rejected)
 	if r.observe != nil {
 		r.observe(snap, res.Rejected)
 	}

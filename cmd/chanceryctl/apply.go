@@ -29,12 +29,15 @@ func (f *fileFlags) register(cmd *cobra.Command) {
 const documentsHelp = `Documents are YAML (several per file, separated by ---) or JSON (an object,
 or an array of objects), each with kind, name and spec:
 
-  kind: Service          # Service, Endpoint, RouteTable or Listener
+  kind: Service          # Service, Endpoint, RouteTable, Listener or Secret
   name: web              # endpoints are named <service>/<id>
   spec:
     protocol: http
 
-The spec is exactly the value stored in etcd at <prefix>/<kind>/<name>.`
+The spec is exactly the value stored in etcd at <prefix>/<kind>/<name>.
+A Secret's PEM texts may instead name files, relative to the document's
+file, which are read and written inline: certificate_chain_file and
+private_key_file in tls_certificate, ca_bundle_file in validation_context.`
 
 func applyCommand(a *app) *cobra.Command {
 	var ff fileFlags
@@ -141,6 +144,10 @@ func (e *etcd) planApply(ctx context.Context, docs []manifest.Document) (*plan, 
 	if err != nil {
 		return nil, e.explain(err)
 	}
+	docs, err = keepStoredKeys(cur, docs)
+	if err != nil {
+		return nil, err
+	}
 	p := &plan{contents: cur, report: check.Online(cur, docs)}
 	for _, d := range docs {
 		p.changes = append(p.changes, storage.PlanPut(cur, d.Ref, d.Value))
@@ -153,6 +160,12 @@ func (a *app) apply(ctx context.Context, ff fileFlags, dryRun bool, maxOps int) 
 	if err != nil {
 		return fmt.Errorf("apply refused: %w; nothing written", err)
 	}
+	return a.applyDocuments(ctx, docs, dryRun, maxOps)
+}
+
+// applyDocuments judges documents against etcd and writes them: apply's
+// and `secret`'s path.
+func (a *app) applyDocuments(ctx context.Context, docs []manifest.Document, dryRun bool, maxOps int) error {
 	e, err := a.dial()
 	if err != nil {
 		return err

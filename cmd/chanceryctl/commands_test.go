@@ -13,7 +13,7 @@ import (
 
 func TestValidate(t *testing.T) {
 	r := ctl(t, nil, "", "validate", "-f", examples)
-	if r.code != 0 || !strings.Contains(r.stdout, "15 documents valid") || !strings.Contains(r.stdout, "group edge: 1 listener, 1 route table, 3 clusters") {
+	if r.code != 0 || !strings.Contains(r.stdout, "18 documents valid") || !strings.Contains(r.stdout, "group edge: 2 listeners, 1 route table, 3 clusters") {
 		t.Errorf("validate examples: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	dir := t.TempDir()
@@ -21,12 +21,12 @@ func TestValidate(t *testing.T) {
 	// A reference outside the files is a warning offline: exit 0.
 	writeFile(t, file, "kind: RouteTable\nname: main\nspec:\n  virtual_hosts:\n  - name: all\n    domains: ['*']\n    routes:\n    - match: {prefix: /}\n      service: web\n")
 	r = ctl(t, nil, "", "validate", "-f", file)
-	if r.code != 0 || !strings.Contains(r.stderr, `warning: `+file+`: document 1 (routes/main, line 1): field virtual_hosts[0].routes[0].service: service "web" is not in these files`) {
+	if r.code != 0 || !strings.Contains(r.stderr, `warning: `+file+`: document 1 (routes/main, line 1): field virtual_hosts[0].routes[0].service (line 9): service "web" is not in these files`) {
 		t.Errorf("offline reference: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	writeFile(t, file, tenDocuments("kind: Service\nname: broken\nspec: {protocol: http, connect_timeout: 5}\n"))
 	r = ctl(t, nil, "", "validate", "-f", file)
-	if r.code != exitFailure || !strings.Contains(r.stderr, "document 7 (services/broken, line 25): field connect_timeout: want a duration") ||
+	if r.code != exitFailure || !strings.Contains(r.stderr, "document 7 (services/broken, line 25): field connect_timeout (line 27): want a duration") ||
 		!strings.HasSuffix(r.stderr, "chanceryctl: validate: 1 of 10 documents rejected\n") {
 		t.Errorf("bad document: %d\n%s", r.code, r.stderr)
 	}

@@ -123,7 +123,7 @@ func (a *app) register(ctx context.Context, f *registerFlags) error {
 	if err != nil {
 		return err
 	}
-	e, err := a.dial()
+	e, err := a.dialLazy() // register waits out an etcd outage, at start too
 	if err != nil {
 		return err
 	}

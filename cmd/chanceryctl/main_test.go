@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -114,29 +115,70 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// An etcd that does not answer is one line naming it, status 1, within
-// the timeout.
+// An etcd that refuses the connection is one line naming it, status 1, at
+// once rather than after --etcd-timeout; one that accepts connections but
+// does not answer is one line within the timeout.
 func TestUnreachableEtcd(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := "http://" + l.Addr().String()
+	refused := "http://" + l.Addr().String()
 	l.Close() // nothing listens there now
+	silent := "http://" + silentListener(t)
 	dir := t.TempDir()
 	file := dir + "/svc.yaml"
 	writeFile(t, file, "kind: Service\nname: web\nspec: {protocol: http}\n")
-	env := map[string]string{"CHANCERY_ETCD_ENDPOINTS": addr, "CHANCERY_ETCD_TIMEOUT": "300ms"}
 	for _, args := range [][]string{
 		{"get", "services"},
 		{"apply", "-f", file},
 		{"delete", "service", "web"},
 		{"endpoint", "list"},
+		{"status"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			oneLineError(t, ctl(t, env, "", args...), exitFailure, "etcd at "+addr+" did not answer within 300ms")
+			// The timeout is long: the refusal must not wait for it.
+			env := map[string]string{"CHANCERY_ETCD_ENDPOINTS": refused, "CHANCERY_ETCD_TIMEOUT": "30s"}
+			start := time.Now()
+			r := ctl(t, env, "", args...)
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("the refusal took %v", took)
+			}
+			oneLineError(t, r, exitFailure, "connection refused at "+refused+"; is `chancery serve` or etcd running?")
+			env = map[string]string{"CHANCERY_ETCD_ENDPOINTS": silent, "CHANCERY_ETCD_TIMEOUT": "300ms"}
+			oneLineError(t, ctl(t, env, "", args...), exitFailure, "etcd at "+silent+" did not answer within 300ms")
 		})
 	}
-	r := ctl(t, env, "", "diff", "-f", file)
-	oneLineError(t, r, exitUsage, "did not answer")
+	r := ctl(t, map[string]string{"CHANCERY_ETCD_ENDPOINTS": refused}, "", "diff", "-f", file)
+	oneLineError(t, r, exitUsage, "connection refused at "+refused)
+}
+
+// silentListener accepts connections and never says a word; it returns
+// its address.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }

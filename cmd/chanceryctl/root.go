@@ -74,7 +74,7 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(
 		applyCommand(a), validateCommand(a), diffCommand(a),
 		getCommand(a), deleteCommand(a),
-		bootstrapCommand(a), endpointCommand(a), statusCommand(a), versionCommand(a),
+		bootstrapCommand(a), endpointCommand(a), secretCommand(a), statusCommand(a), versionCommand(a),
 	)
 	markStarted(root, a)
 	return root
@@ -129,9 +129,26 @@ type etcd struct {
 	a   *app
 }
 
-// dial connects to etcd. It does not wait: the first request reports an
-// unreachable etcd, within --etcd-timeout.
+// dial connects to etcd and makes sure it can: a refused connection is
+// reported at once, anything slower within --etcd-timeout.
 func (a *app) dial() (*etcd, error) {
+	e, err := a.dialLazy()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.etcdTimeout)
+	defer cancel()
+	if err := storage.CheckReachable(ctx, e.cli); err != nil {
+		e.close()
+		return nil, e.explain(err)
+	}
+	return e, nil
+}
+
+// dialLazy connects to etcd without waiting for it: the first request
+// reports an unreachable etcd, within --etcd-timeout. It suits a process
+// that waits out an etcd outage, as `endpoint register` does.
+func (a *app) dialLazy() (*etcd, error) {
 	if a.etcdTimeout <= 0 {
 		return nil, usageErrorf("--etcd-timeout must be positive")
 	}
@@ -140,7 +157,7 @@ func (a *app) dial() (*etcd, error) {
 		CAFile: a.etcdCA, CertFile: a.etcdCert, KeyFile: a.etcdKey, Logger: zap.NewNop(),
 	})
 	if err != nil {
-		return nil, err
+		return nil, explainUnreachable(err)
 	}
 	return &etcd{cli: cli, ks: storage.NewKeyspace(a.prefix), a: a}, nil
 }
@@ -161,6 +178,8 @@ func (e *etcd) explain(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, storage.ErrUnreachable):
+		return explainUnreachable(err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("etcd at %s did not answer within %s (--etcd-timeout)", strings.Join(e.a.etcdEndpoints, ","), e.a.etcdTimeout)
 	case errors.Is(err, context.Canceled):
@@ -171,6 +190,20 @@ func (e *etcd) explain(err error) error {
 		return fmt.Errorf("%w: an object is larger than etcd's --max-request-bytes", err)
 	}
 	return err
+}
+
+// explainUnreachable says what a newcomer most often has to do when
+// nothing answers: start etcd or the replica that embeds it.
+func explainUnreachable(err error) error {
+	var ue *storage.UnreachableError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	at := strings.Join(ue.Endpoints, ",")
+	if ue.Refused {
+		return fmt.Errorf("connection refused at %s; is `chancery serve` or etcd running? (--etcd-endpoints)", at)
+	}
+	return fmt.Errorf("cannot connect to etcd at %s: %s (--etcd-endpoints)", at, ue.Reason)
 }
 
 func versionCommand(a *app) *cobra.Command {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/check"
+	"github.com/chancery-xds/chancery/cmd/chanceryctl/manifest"
 	"github.com/chancery-xds/chancery/translator"
 )
 
@@ -37,15 +40,28 @@ the object is missing.
 	return cmd
 }
 
+// validate reports every problem of every file in one run: the documents
+// that could be read are judged even when others could not.
 func (a *app) validate(ff fileFlags) error {
-	docs, err := a.readDocuments(ff)
-	if err != nil {
-		return fmt.Errorf("validate: %w", err)
+	set := manifest.Read(ff.files, ff.recursive, a.stdin)
+	for _, err := range set.Errors {
+		fmt.Fprintf(a.stderr, "error: %v\n", err)
+	}
+	docs := set.Documents
+	if len(docs) == 0 && len(set.Errors) == 0 {
+		return errors.New("validate: the files hold no documents")
 	}
 	r := check.Offline(docs)
 	a.printFindings(r)
+	var problems []string
+	if n := len(set.Errors); n > 0 {
+		problems = append(problems, plural(n, "problem")+" reading the files")
+	}
 	if !r.OK() {
-		return fmt.Errorf("validate: %d of %d documents rejected", len(rejectedDocs(r)), len(docs))
+		problems = append(problems, fmt.Sprintf("%d of %d documents rejected", len(rejectedDocs(r)), len(docs)))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("validate: %s", strings.Join(problems, ", "))
 	}
 	fmt.Fprintf(a.stdout, "%s valid", plural(len(docs), "document"))
 	if n := len(r.Warnings); n > 0 {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -206,7 +207,7 @@ func TestCLIApplyRefusesOneBadDocument(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
-	want := file + ": document 7 (endpoints/web/e7, line 25): field port: must be 1-65535, got 70000"
+	want := file + ": document 7 (endpoints/web/e7, line 25): field port (line 27): must be 1-65535, got 70000"
 	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "apply refused: 1 of 10 documents rejected; nothing written") {
 		t.Errorf("stderr does not name document 7 and its field:\n%s", errOut)
 	}
@@ -222,9 +223,18 @@ func TestCLIApplyRefusesOneBadDocument(t *testing.T) {
 }
 
 // Bad flags, an unknown command and an unreachable etcd are one line on
-// stderr and a non-zero status, never a stack trace.
+// stderr and a non-zero status, never a stack trace. A refused connection
+// is said at once, whatever --etcd-timeout; an etcd that accepts the
+// connection but never answers, within --etcd-timeout.
 func TestCLIErrorsAreOneLine(t *testing.T) {
 	closed := "http://127.0.0.1:" + strconv.Itoa(harness.FreePort(t))
+	mute, err := net.Listen("tcp", "127.0.0.1:0") // the kernel completes handshakes; nothing answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	silent := "http://" + mute.Addr().String()
+	refused := "connection refused at " + closed + "; is `chancery serve` or etcd running?"
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -233,8 +243,10 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		{[]string{"apply", "--no-such-flag"}, 2, "unknown flag: --no-such-flag"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"get"}, 2, "accepts between 1 and 2 arg(s)"},
-		{[]string{"--etcd-endpoints", closed, "--etcd-timeout", "500ms", "get", "services"}, 1, "etcd at " + closed + " did not answer within 500ms"},
-		{[]string{"--etcd-endpoints", closed, "--etcd-timeout", "500ms", "endpoint", "list"}, 1, "did not answer"},
+		{[]string{"--etcd-endpoints", closed, "--etcd-timeout", "1m", "get", "services"}, 1, refused},
+		{[]string{"--etcd-endpoints", closed, "--etcd-timeout", "1m", "endpoint", "list"}, 1, refused},
+		{[]string{"--etcd-endpoints", silent, "--etcd-timeout", "500ms", "get", "services"}, 1, "etcd at " + silent + " did not answer within 500ms"},
+		{[]string{"--etcd-endpoints", silent, "--etcd-timeout", "500ms", "endpoint", "list"}, 1, "did not answer"},
 	} {
 		out, errOut, code := harness.Chanceryctl(t, tc.args...)
 		lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")

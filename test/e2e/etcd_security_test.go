@@ -263,7 +263,7 @@ func TestEtcdTLSAuthLeastPrivilege(t *testing.T) {
 	})
 	waitKeyContains(t, op, "health/web/up1", `"healthy"`)
 	waitKeyContains(t, op, "status/services/web", `"accepted"`)
-	for _, key := range []string{"replicas/sec-1", "replicas/sec-2", "proxies/sec-1/envoy-1", "proxies/sec-2/envoy-2"} {
+	for _, key := range []string{"replicas/sec-1", "replicas/sec-2", "proxies/sec-1/edge-1/envoy-1", "proxies/sec-2/edge-2/envoy-2"} {
 		waitKeyContains(t, op, key, "")
 	}
 

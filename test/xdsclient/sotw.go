@@ -52,6 +52,10 @@ type SotWOptions struct {
 	// DependentNames derives the names of the endpoints (from clusters) or
 	// routes (from listeners) to subscribe to; nil means DependentNames.
 	DependentNames func(typeURL string, resources []*anypb.Any) ([]string, error)
+	// SecretNames, when set, derives the secrets the listeners name, and
+	// the client subscribes to them on the stream as Envoy does over SDS;
+	// nil subscribes to no secrets.
+	SecretNames func(listeners []*anypb.Any) ([]string, error)
 }
 
 // SotWClient is one state-of-the-world ADS stream that subscribes as Envoy
@@ -101,9 +105,9 @@ func DialSotW(addr string, opts SotWOptions) (*SotWClient, error) {
 	}
 	c.stream = stream
 	node := &corev3.Node{Id: opts.NodeID, Cluster: opts.Group}
-	for _, typ := range Types {
+	for _, typ := range slices.Concat(Types, []string{resourcev3.SecretType}) {
 		h, ok := opts.Initial[typ]
-		if !ok && (typ == resourcev3.EndpointType || typ == resourcev3.RouteType) {
+		if !ok && isNamed(typ) {
 			continue // named types are subscribed once clusters and listeners name them
 		}
 		c.held[typ] = SotWHeld{Version: h.Version, Names: slices.Clone(h.Names)}
@@ -158,7 +162,7 @@ func (c *SotWClient) accept(resp *discoveryv3.DiscoveryResponse) error {
 	}
 	c.mu.Lock()
 	names := c.held[typ].Names
-	if typ == resourcev3.EndpointType || typ == resourcev3.RouteType {
+	if isNamed(typ) {
 		c.held[typ] = SotWHeld{Version: resp.GetVersionInfo(), Names: names}
 	} else {
 		c.held[typ] = SotWHeld{Version: resp.GetVersionInfo()}
@@ -173,11 +177,37 @@ func (c *SotWClient) accept(resp *discoveryv3.DiscoveryResponse) error {
 			return err
 		}
 	}
+	if typ == resourcev3.ListenerType && c.opts.SecretNames != nil {
+		if err := c.subscribeSecrets(resp.GetResources()); err != nil {
+			return err
+		}
+	}
 	ack := &discoveryv3.DiscoveryRequest{TypeUrl: typ, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(), ResourceNames: names}
 	if err := c.stream.Send(ack); err != nil {
 		return fmt.Errorf("ack %s: %w", typ, err)
 	}
 	return nil
+}
+
+// isNamed says whether typ is subscribed to by name, not by wildcard.
+func isNamed(typ string) bool {
+	return typ == resourcev3.EndpointType || typ == resourcev3.RouteType || typ == resourcev3.SecretType
+}
+
+// subscribeSecrets subscribes to the secrets the listeners name; not
+// before they name one, as a first request without names is a wildcard.
+func (c *SotWClient) subscribeSecrets(listeners []*anypb.Any) error {
+	names, err := c.opts.SecretNames(listeners)
+	if err != nil {
+		return fmt.Errorf("%s: secret names: %w", resourcev3.ListenerType, err)
+	}
+	c.mu.Lock()
+	_, subscribed := c.held[resourcev3.SecretType]
+	c.mu.Unlock()
+	if !subscribed && len(names) == 0 {
+		return nil
+	}
+	return c.subscribe(resourcev3.SecretType, names)
 }
 
 // subscribe sends a request for typ when the names it needs changed.

@@ -16,9 +16,10 @@ import (
 
 // Source is where a document came from, for messages.
 type Source struct {
-	File  string // path, or "-" for standard input
-	Index int    // 1-based position among the file's documents
-	Line  int    // line the YAML document starts on; 0 for JSON
+	File  string   // path, or "-" for standard input
+	Index int      // 1-based position among the file's documents
+	Line  int      // line the YAML document starts on; 0 for JSON
+	yaml  *yamlRef // the YAML document as written, to find a field's line; nil for JSON
 }
 
 // String is "file: document N (line L)".
@@ -57,7 +58,7 @@ func (e *Error) Error() string {
 		}
 		where += ")"
 	}
-	return where + ": " + e.Err.Error()
+	return where + ": " + e.Source.yaml.annotate(e.Err)
 }
 
 // Unwrap returns the reason, so errors.As finds a model.FieldError.
@@ -86,7 +87,7 @@ func parseDocument(src Source, raw []byte) (Document, error) {
 		return Document{}, &Error{Source: src, Ref: ref, Err: fmt.Errorf(format, args...)}
 	}
 	if env.Kind == "" {
-		return fail(model.Ref{}, "field kind: required (Service, Endpoint, RouteTable or Listener)")
+		return fail(model.Ref{}, "field kind: required (Service, Endpoint, RouteTable, Listener or Secret)")
 	}
 	kind, err := model.ParseKind(env.Kind)
 	if err != nil {
@@ -108,6 +109,11 @@ func parseDocument(src Source, raw []byte) (Document, error) {
 	}
 	if spec[0] != '{' {
 		return fail(ref, "field spec: want an object")
+	}
+	if kind == model.KindSecret {
+		if spec, err = inlineSecretFiles(documentDir(src.File), spec); err != nil {
+			return fail(ref, "%w", err)
+		}
 	}
 	value, err := storage.CanonicalJSON(spec)
 	if err != nil {

@@ -146,20 +146,21 @@ func readJSON(set *Set, name string, data []byte) {
 			set.Errors = append(set.Errors, &Error{Source: Source{File: name, Index: index + 1}, Err: fmt.Errorf("invalid JSON: %w", err)})
 			return
 		}
-		index = addValue(set, name, 0, index, raw)
+		index = addValue(set, name, 0, index, raw, nil)
 	}
 }
 
-// addValue adds one JSON value: a document, or an array of documents.
-// It returns the index of the last document added.
-func addValue(set *Set, name string, line, index int, raw []byte) int {
+// addValue adds one JSON value: a document, or an array of documents;
+// text is the YAML it was read from, if any. It returns the index of the
+// last document added.
+func addValue(set *Set, name string, line, index int, raw []byte, text *yamlText) int {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || string(t) == "null" {
 		return index // an empty YAML document: nothing to count
 	}
 	if t[0] != '[' {
 		index++
-		set.add(parseDocument(Source{File: name, Index: index, Line: line}, t))
+		set.add(parseDocument(Source{File: name, Index: index, Line: line, yaml: text.ref(-1)}, t))
 		return index
 	}
 	var items []json.RawMessage
@@ -168,9 +169,9 @@ func addValue(set *Set, name string, line, index int, raw []byte) int {
 		set.Errors = append(set.Errors, &Error{Source: Source{File: name, Index: index, Line: line}, Err: fmt.Errorf("invalid JSON: %w", err)})
 		return index
 	}
-	for _, it := range items {
+	for i, it := range items {
 		index++
-		set.add(parseDocument(Source{File: name, Index: index, Line: line}, it))
+		set.add(parseDocument(Source{File: name, Index: index, Line: line, yaml: text.ref(i)}, it))
 	}
 	return index
 }
@@ -186,7 +187,7 @@ func readYAML(set *Set, name string, data []byte) {
 			set.Errors = append(set.Errors, &Error{Source: Source{File: name, Index: index, Line: chunk.line}, Err: yamlError(err, chunk.line)})
 			continue
 		}
-		index = addValue(set, name, chunk.line, index, js)
+		index = addValue(set, name, chunk.line, index, js, &yamlText{text: chunk.text, first: chunk.line})
 	}
 }
 

@@ -120,7 +120,7 @@ just a string
 		"bad.yaml: document 2 (services/web, line 5): defined twice: also in " + p + ": document 1 (line 1)",
 		"bad.yaml: document 3 (line 9): field kind: unknown kind \"Gizmo\"",
 		"bad.yaml: document 4 (line 13): field name: required",
-		"bad.yaml: document 5 (line 16): field extra: unknown field",
+		"bad.yaml: document 5 (line 16): field extra (line 19): unknown field",
 		"bad.yaml: document 6 (endpoints/no-slash, line 21): field name: name \"no-slash\": want <service>/<id>",
 		"bad.yaml: document 7 (health/web/a, line 25): field kind: Health verdicts are written by the elected replica",
 		"bad.yaml: document 8 (services/nospec, line 29): field spec: required",

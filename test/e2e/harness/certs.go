@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	cryptorand "crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -81,12 +82,42 @@ type CertOptions struct {
 	IPAddresses []net.IP
 	// Validity is how long from now the certificate is valid; zero means 24h.
 	Validity time.Duration
+	// Expired issues a certificate whose validity ended an hour ago
+	// (Validity is then ignored).
+	Expired bool
+	// Usage is what the certificate may authenticate; the zero value is
+	// both a server and a client.
+	Usage CertUsage
+	// MismatchedKey writes, as the key, a fresh key that is not the
+	// certificate's: a pair that does not load.
+	MismatchedKey bool
+}
+
+// CertUsage is the extended key usage of a leaf certificate.
+type CertUsage int
+
+// The usages Issue knows.
+const (
+	ServerAndClient CertUsage = iota // serverAuth and clientAuth
+	ServerOnly                       // serverAuth: refused as a client certificate
+	ClientOnly                       // clientAuth: refused as a server certificate
+)
+
+func (u CertUsage) extKeyUsage() []x509.ExtKeyUsage {
+	switch u {
+	case ServerOnly:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	case ClientOnly:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 }
 
 // Issue signs a new leaf certificate (a fresh key, a random serial, usable
-// as server and client certificate) and writes it and its PKCS#8 key as
-// PEM under the CA's directory; it returns their paths. Each call writes
-// new files, so issuing the same names again rotates.
+// as server and client certificate unless opts.Usage says otherwise) and
+// writes it and its PKCS#8 key as PEM under the CA's directory; it returns
+// their paths. Each call writes new files, so issuing the same names again
+// rotates.
 func (ca *CA) Issue(t testing.TB, opts CertOptions) (certPath, keyPath string) {
 	t.Helper()
 	cn := opts.CommonName
@@ -103,7 +134,10 @@ func (ca *CA) Issue(t testing.TB, opts CertOptions) (certPath, keyPath string) {
 		IPAddresses:  opts.IPAddresses,
 		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(opts.Validity),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage: opts.Usage.extKeyUsage(),
+	}
+	if opts.Expired {
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour)
 	}
 	for _, s := range opts.URIs {
 		u, err := url.Parse(s)
@@ -120,6 +154,11 @@ func (ca *CA) Issue(t testing.TB, opts CertOptions) (certPath, keyPath string) {
 	if err != nil {
 		t.Fatalf("CA %s: issue %q: %v", ca.name, cn, err)
 	}
+	if opts.MismatchedKey {
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader); err != nil {
+			t.Fatalf("CA %s: %v", ca.name, err)
+		}
+	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatalf("CA %s: %v", ca.name, err)
@@ -129,6 +168,25 @@ func (ca *CA) Issue(t testing.TB, opts CertOptions) (certPath, keyPath string) {
 	writePEM(t, certPath, "CERTIFICATE", der)
 	writePEM(t, keyPath, "PRIVATE KEY", keyDER)
 	return certPath, keyPath
+}
+
+// LoadPair loads a certificate and key that Issue wrote, for a Go TLS
+// client or server.
+func LoadPair(t testing.TB, certPath, keyPath string) tls.Certificate {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		t.Fatalf("load %s: %v", certPath, err)
+	}
+	return pair
+}
+
+// Pool is a certificate pool holding the CA's certificate, for a Go TLS
+// client's RootCAs or a server's ClientCAs.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
 }
 
 // ReadCert parses the first certificate of a PEM file.

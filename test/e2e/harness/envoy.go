@@ -237,6 +237,15 @@ func (e *Envoy) ConfigPath() string { return e.config }
 // LogPath returns the file that holds the Envoy's output.
 func (e *Envoy) LogPath() string { return e.proc.logPath }
 
+// PID returns the process ID of the current run (0 before the first start):
+// a test that must not restart Envoy compares it before and after.
+func (e *Envoy) PID() int {
+	if e.proc.run == nil {
+		return 0
+	}
+	return e.proc.run.cmd.Process.Pid
+}
+
 // Get fetches path from the admin server and fails the test unless it answers
 // 200.
 func (e *Envoy) Get(t testing.TB, path string) []byte {
