@@ -392,7 +392,36 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		sub.warms = first || len(added) > 0
 	}
 	st.sent(typ, cur.version, len(res))
-	return st.send(msg)
+	if err := st.send(msg); err != nil {
+		return err
+	}
+	if typ == clustersIdx && st.delta && !first && !reconnect {
+		return st.resendEndpoints(prev, res)
+	}
+	return nil
+}
+
+// resendEndpoints sends again the load assignments of clusters the client
+// held and has just been sent anew. Envoy warms a replacement cluster until
+// an EDS response for it arrives, and on a delta stream it asks for nothing
+// (its EDS subscription does not change), so without this a changed
+// cluster would wait out its initial fetch timeout (15 s) before taking
+// over; the old one serves meanwhile.
+func (st *stream) resendEndpoints(prev *builtType, sent []*resource) error {
+	eds := st.subs[endpointsIdx]
+	if eds == nil || prev == nil {
+		return nil
+	}
+	var names []string
+	for _, r := range sent {
+		if prev.lookup(r.name) != nil && eds.wants(r.name) {
+			names = append(names, r.name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return st.respond(endpointsIdx, names)
 }
 
 // settling says the client on an aggregated stream has yet to apply a

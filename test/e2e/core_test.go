@@ -175,6 +175,9 @@ func TestReplicasServeIdenticalSnapshots(t *testing.T) {
 				continue
 			}
 			for typ, v := range vb["edge"] {
+				if typ == "secrets" {
+					continue // the group has none, so the probe never asks for them
+				}
 				if p.Types[typ].Acked != v || p.Types[typ].Sent != "" {
 					return fmt.Errorf("probe on replica b, %s: %+v, serving %s", typ, p.Types[typ], v)
 				}
