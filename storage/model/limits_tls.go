@@ -36,10 +36,10 @@ const exampleCA = "-----BEGIN CERTIFICATE-----\nMIIBazCCARGgAwIBAgIBATAKBggqhkjO
 func tlsLimits() map[fieldLimit]Limit {
 	svc := func(fields string) string { return `{"protocol":"http","tls":{` + fields + `}}` }
 	https := func(tls string) string {
-		return `{"port":8443,"protocol":"https","route_table":"web","groups":["edge"],"tls":{` + tls + `}}`
+		return `{"address":"127.0.0.1","port":8080,"protocol":"https","route_table":"web","groups":["edge"],"tls":{` + tls + `}}`
 	}
 	pass := func(route string) string {
-		return `{"port":9443,"protocol":"tcp","groups":["edge"],"tls_passthrough":[` + route + `]}`
+		return `{"address":"127.0.0.1","port":8080,"protocol":"tcp","groups":["edge"],"tls_passthrough":[` + route + `]}`
 	}
 	vc := func(fields string) string {
 		return `{"validation_context":{"ca_bundle":` + strconv.Quote(exampleCA) + `,` + fields + `}}`
@@ -49,14 +49,14 @@ func tlsLimits() map[fieldLimit]Limit {
 		limUpstreamSNI: {Kind: KindService, Field: "tls.sni", Unit: UnitBytes, Max: nameMax, Fill: "s", Envoy: sniEnvoy,
 			In: svc(`"ca":"ca","sni":@`)},
 		limUpstreamCA:         {Kind: KindService, Field: "tls.ca", Unit: UnitBytes, Max: nameMax, Fill: "c", In: svc(`"ca":@`)},
-		limUpstreamClientCert: {Kind: KindService, Field: "tls.client_certificate", Unit: UnitBytes, Max: nameMax, Fill: "c", In: svc(`"ca":"ca","client_certificate":@`)},
+		limUpstreamClientCert: {Kind: KindService, Field: "tls.client_certificate", Unit: UnitBytes, Max: nameMax, Fill: "k", In: svc(`"ca":"ca","client_certificate":@`)},
 		limUpstreamSANs: {Kind: KindService, Field: "tls.subject_alt_names", Unit: UnitItems, Max: 64, Fill: `"s{i}"`,
 			In: svc(`"ca":"ca","subject_alt_names":@`)},
 		limUpstreamSAN: {Kind: KindService, Field: "tls.subject_alt_names[*]", Unit: UnitBytes, Max: 1024, Fill: "s",
 			In: svc(`"ca":"ca","subject_alt_names":[@]`)},
 		limCertificates: {Kind: KindListener, Field: "tls.certificates", Unit: UnitItems, Min: 1, Max: 100,
 			Fill: `{"secret":"c","server_names":["h{i}.example.com"]}`, In: https(`"certificates":@`)},
-		limCertSecret: {Kind: KindListener, Field: "tls.certificates[*].secret", Unit: UnitBytes, Max: nameMax, Fill: "c",
+		limCertSecret: {Kind: KindListener, Field: "tls.certificates[*].secret", Unit: UnitBytes, Max: nameMax, Fill: "k",
 			In: https(`"certificates":[{"secret":@}]`)},
 		limCertServerNames: {Kind: KindListener, Field: "tls.certificates[*].server_names", Unit: UnitItems, Max: 100, Fill: `"h{i}.example.com"`,
 			In: https(`"certificates":[{"secret":"c","server_names":@}]`)},
@@ -65,7 +65,7 @@ func tlsLimits() map[fieldLimit]Limit {
 		limClientCA: {Kind: KindListener, Field: "tls.client_ca", Unit: UnitBytes, Max: nameMax, Fill: "c",
 			In: https(`"certificates":[{"secret":"c"}],"client_ca":@`)},
 		limPassthrough: {Kind: KindListener, Field: "tls_passthrough", Unit: UnitItems, Max: 100,
-			Fill: `{"server_names":["h{i}.example.com"],"service":"s"}`, In: `{"port":9443,"protocol":"tcp","groups":["edge"],"service":"s","tls_passthrough":@}`},
+			Fill: `{"server_names":["h{i}.example.com"],"service":"s"}`, In: `{"address":"127.0.0.1","port":8080,"protocol":"tcp","groups":["edge"],"service":"s","tls_passthrough":@}`},
 		limPassServerNames: {Kind: KindListener, Field: "tls_passthrough[*].server_names", Unit: UnitItems, Min: 1, Max: 100, Fill: `"h{i}.example.com"`,
 			In: pass(`{"service":"s","server_names":@}`)},
 		limPassServerName: {Kind: KindListener, Field: "tls_passthrough[*].server_names[*]", Unit: UnitBytes, Max: nameMax, Fill: "h", Envoy: sniEnvoy,

@@ -23,10 +23,7 @@ import (
 // badInputBases are valid objects that, together, hold every field of every
 // kind, nested ones included: each bad input is one of them with one field
 // spoilt. TestBadInputTable fails if a field of the model is in none.
-var badInputBases = []struct {
-	kind model.Kind
-	json string
-}{
+var badInputBases = []badInputBase{
 	{model.KindService, `{"protocol":"http","lb_policy":"least_request","connect_timeout":"2s",
 		"circuit_breakers":{"max_connections":10,"max_pending_requests":10,"max_requests":10,"max_retries":3},
 		"outlier_detection":{"consecutive_5xx":5,"interval":"10s","base_ejection_time":"30s","max_ejection_percent":50},
@@ -43,6 +40,42 @@ var badInputBases = []struct {
 	{model.KindListener, `{"address":"127.0.0.1","port":18081,"protocol":"http","route_table":"web","groups":["bad-input"]}`},
 	{model.KindListener, `{"address":"127.0.0.1","port":18082,"protocol":"tcp","service":"web","groups":["bad-input"]}`},
 	{model.KindHealth, `{"status":"healthy","since":"2024-01-02T03:04:05Z","reason":"ok"}`},
+}
+
+// allBases are badInputBases and the TLS ones: an upstream TLS service, an
+// https listener and a passthrough one naming secrets/ca and secrets/c
+// (TestBadInputTable writes them), and a secret of each type.
+func allBases(t *testing.T) []badInputBase {
+	sec := newTestSecrets(t)
+	return append(slices.Clone(badInputBases),
+		badInputBase{model.KindService, `{"protocol":"http","tls":{"sni":"web.internal","ca":"ca","client_certificate":"c","subject_alt_names":["spiffe://corp/web"]}}`},
+		badInputBase{model.KindListener, `{"address":"127.0.0.1","port":18083,"protocol":"https","route_table":"web","groups":["bad-input"],
+			"tls":{"certificates":[{"secret":"c","server_names":["a.example.com"]},{"secret":"c"}],"client_ca":"ca","min_version":"1.3","alpn":["h2","http/1.1"]}}`},
+		badInputBase{model.KindListener, `{"address":"127.0.0.1","port":18084,"protocol":"tcp","service":"web","groups":["bad-input"],
+			"tls_passthrough":[{"server_names":["db.example.com"],"service":"web"}]}`},
+		badInputBase{model.KindSecret, sec.cert},
+		badInputBase{model.KindSecret, withSANs(t, sec.ca)},
+	)
+}
+
+// withSANs adds subject_alt_names to a validation_context secret.
+func withSANs(t *testing.T, ca string) string {
+	var v map[string]map[string]any
+	if err := json.Unmarshal([]byte(ca), &v); err != nil {
+		t.Fatal(err)
+	}
+	v["validation_context"]["subject_alt_names"] = []string{"spiffe://corp/client"}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// badInputBase is one valid object of a kind, as JSON.
+type badInputBase struct {
+	kind model.Kind
+	json string
 }
 
 // badCase is one bad value and the field its rejection must name.
@@ -271,7 +304,7 @@ func fieldCases(t *testing.T, kind model.Kind, tree any, f fieldAt) []badCase {
 func badInputCases(t *testing.T) []badCase {
 	covered := map[model.Kind]map[string]bool{}
 	var cases []badCase
-	for _, b := range badInputBases {
+	for _, b := range allBases(t) {
 		obj, err := model.New(b.kind)
 		if err != nil {
 			t.Fatal(err)
@@ -330,8 +363,11 @@ func TestBadInputTable(t *testing.T) {
 		}
 		return k.Segment() + "/" + name
 	}
+	sec := newTestSecrets(t) // what the TLS bases name
+	g.put("secrets/ca", sec.ca)
+	g.put("secrets/c", sec.cert)
 	var bases []string // the valid objects that must stay accepted
-	for i, b := range badInputBases {
+	for i, b := range allBases(t) {
 		key := keyOf(b.kind, fmt.Sprintf("base-%d", i))
 		if b.kind != model.KindHealth { // the leader deletes a verdict it did not make
 			bases = append(bases, key)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,6 +27,8 @@ type rig struct {
 	r     *harness.Chancery
 	envoy *harness.Envoy
 	port  int // main's port
+	// secrets are what the TLS limits' objects name, when a test needs them
+	secrets *testSecrets
 }
 
 func newRig(t *testing.T) *rig {
@@ -126,6 +129,11 @@ type limitCase struct {
 // are left to TestBadInputTable.
 func TestEnvoyTakesEveryLimit(t *testing.T) {
 	g := newRig(t)
+	g.secrets = newTestSecrets(t)
+	// What the TLS limits' objects name: a CA, a certificate, a service.
+	g.put("secrets/ca", g.secrets.ca)
+	g.put("secrets/c", g.secrets.cert)
+	g.put("services/s", `{"protocol":"tcp"}`)
 	var cases []limitCase
 	var rds []string
 	var svcRoutes []string // routes of the table svc-limits, to each service at a limit
@@ -215,6 +223,8 @@ func (g *rig) limitObject(l model.Limit, name, value string) limitCase {
 	case model.KindRouteTable:
 		c.key = "routes/" + name
 		c.seen = func(g *rig) error { return statAtLeast(g, fmt.Sprintf("http.%s.rds.%s.config_reload", name, name), 1) }
+	case model.KindSecret:
+		c.key = "secrets/" + name // sent to no Envoy: no listener names it
 	case model.KindListener:
 		c.key = "listeners/" + name
 		if strings.Contains(obj, `"edge"`) {
@@ -237,6 +247,39 @@ func (g *rig) writeReferenced(l model.Limit, value string) {
 		g.put("routes/"+ref, `{"virtual_hosts":[{"name":"all","domains":["*"],"routes":[{"match":{"prefix":"/"},"service":"web"}]}]}`)
 	case strings.HasSuffix(l.Field, "service"):
 		g.put("services/"+ref, `{"protocol":"http"}`)
+	case l.Field == "tls.ca" || l.Field == "tls.client_ca":
+		g.put("secrets/"+ref, g.secrets.ca)
+	case l.Field == "tls.client_certificate" || strings.HasSuffix(l.Field, ".secret"):
+		g.put("secrets/"+ref, g.secrets.cert)
+	}
+}
+
+// testSecrets are the values of a validation_context secret and of a
+// tls_certificate secret it signs.
+type testSecrets struct{ ca, cert string }
+
+func newTestSecrets(t *testing.T) *testSecrets {
+	t.Helper()
+	ca := harness.NewCA(t, "limits")
+	certPath, keyPath := ca.Issue(t, harness.CertOptions{DNSNames: []string{"limits.example.com"}})
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	js := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return &testSecrets{
+		ca: js(map[string]any{"validation_context": map[string]any{"ca_bundle": read(ca.CertPath())}}),
+		cert: js(map[string]any{"tls_certificate": map[string]any{
+			"certificate_chain": read(certPath), "private_key": read(keyPath)}}),
 	}
 }
 
