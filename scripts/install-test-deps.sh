@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every external binary the end-to-end tests run: etcd, etcdctl, Envoy.
+# Installs every external binary the end-to-end and fault tests run: etcd,
+# etcdctl, Envoy, headless Chromium and HAProxy (Debian packages, with apt-get).
 set -euo pipefail
 
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
