@@ -33,6 +33,11 @@ type groups struct {
 func (gs *groups) get(name string) *group {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	return gs.getLocked(name)
+}
+
+// getLocked returns the named group, which it makes if need be; gs.mu is held.
+func (gs *groups) getLocked(name string) *group {
 	g, ok := gs.all[name]
 	if !ok {
 		g = &group{name: name, streams: map[*stream]struct{}{}}
@@ -168,11 +173,7 @@ func (g *group) leave(s *stream) bool {
 func (gs *groups) join(name string, s *stream) *group {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g, ok := gs.all[name]
-	if !ok {
-		g = &group{name: name, streams: map[*stream]struct{}{}}
-		gs.all[name] = g
-	}
+	g := gs.getLocked(name)
 	g.join(s)
 	return g
 }
