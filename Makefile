@@ -8,7 +8,7 @@ DATA_DIR  ?= chancery-data
 XDS_ADDRESS ?= 127.0.0.1:18000
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all help build run demo envoy test unit e2e bench tools lint clean
+.PHONY: all help build run demo envoy test unit e2e fault bench tools lint clean
 
 all: build
 
@@ -54,6 +54,13 @@ test: tools build
 ## e2e: install the tools, then run the end-to-end tests only (real etcd, Envoy, the README's Quick start)
 e2e: tools build
 	CHANCERY_E2E=required $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
+
+## fault: the long form of the fault scenarios of test/fault (3-member etcd, three replicas behind HAProxy, real Envoys); writes docs/reliability.md
+FAULT_RUN ?= .
+fault: tools build
+	$(GO) build -o $(BIN)/bench-fleet ./test/bench/fleet
+	CHANCERY_E2E=required CHANCERY_FAULT=long CHANCERY_FAULT_REPORT=$(CURDIR)/docs/reliability.md \
+		$(GO) test -count=1 -timeout 80m -v -run '$(FAULT_RUN)' ./test/fault/
 
 ## unit: the tests that need no installed tools
 unit:

@@ -20,6 +20,7 @@ const readinessLag = 3 * time.Second
 // Envoys of a replica killed meanwhile reconnect through HAProxy to
 // another; traffic never fails; after etcd resumes a change reaches both.
 func TestEtcdHungForAllKeepsReplicasReady(t *testing.T) {
+	begin(t)
 	top := newTopology(t, topologyOptions{maxWatchLag: readinessLag})
 	mon := startLBMonitor(t, top.lb)
 	l := top.startLoad()
@@ -55,6 +56,9 @@ func TestEtcdHungForAllKeepsReplicasReady(t *testing.T) {
 
 	t.Logf("etcd hung %v (--max-watch-lag %v): HAProxy servers down %v in %d samples, none empty; Envoys moved from killed %s to %s in %v; gen-%d after resume reached both in %v; requests sent %d, failed %d",
 		hungFor.Round(time.Millisecond), readinessLag, hung.down, hung.samples, holder.ReplicaID(), next.ReplicaID(), reconnect.Round(time.Millisecond), gen, reach.Round(time.Millisecond), f.sent, f.failed)
+	report(t, result{Scenario: "4a. every etcd member hung (SIGSTOP), holder killed meanwhile", Sent: f.sent, Failed: f.failed, Recovery: reconnect,
+		Note: fmt.Sprintf("hung %v; HAProxy servers down while hung: %d of %d samples; change after resume reached both in %v",
+			hungFor.Round(time.Millisecond), len(hung.down), hung.samples, reach.Round(time.Millisecond))})
 	if len(hung.down) != 0 || hung.empty != 0 || hung.samples == 0 {
 		t.Errorf("while etcd hung, HAProxy had servers down: %v in %d samples (%d with none up)", hung.down, hung.samples, hung.empty)
 	}
@@ -75,6 +79,7 @@ func TestEtcdHungForAllKeepsReplicasReady(t *testing.T) {
 // that sees etcd and get the changes written meanwhile; the others never
 // leave HAProxy; traffic never fails; restored, the replica comes back.
 func TestReplicaCutOffAloneLeaves(t *testing.T) {
+	begin(t)
 	top := newTopology(t, topologyOptions{maxWatchLag: readinessLag, linked: []int{0}})
 	mon := startLBMonitor(t, top.lb)
 	l := top.startLoad()
@@ -107,6 +112,9 @@ func TestReplicaCutOffAloneLeaves(t *testing.T) {
 
 	t.Logf("cut %s off etcd (--max-watch-lag %v): Envoys moved to %s in %v; gen-%d, written after, reached both in %v; back in HAProxy %v after restore; HAProxy down samples %v of %d; requests sent %d, failed %d",
 		cutOff.ReplicaID(), readinessLag, next.ReplicaID(), moved.Round(time.Millisecond), gen, reach.Round(time.Millisecond), back.Round(time.Millisecond), c.down, c.samples, f.sent, f.failed)
+	report(t, result{Scenario: "4b. holder alone cut off etcd", Sent: f.sent, Failed: f.failed, Recovery: moved,
+		Note: fmt.Sprintf("--max-watch-lag %v; change written after the cut reached both in %v; back in HAProxy %v after restore",
+			readinessLag, reach.Round(time.Millisecond), back.Round(time.Millisecond))})
 	if moved < readinessLag {
 		t.Errorf("the Envoys moved %v after the cut, before --max-watch-lag %v: something else than readiness moved them", moved, readinessLag)
 	}

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -10,6 +11,7 @@ import (
 // through HAProxy to another replica; a change written after the kill
 // reaches them; no Envoy ever holds an older route table than before.
 func TestKillReplicaHoldingBothEnvoys(t *testing.T) {
+	begin(t)
 	top := newTopology(t, topologyOptions{})
 	l := top.startLoad()
 	holder := top.waitHolder(20 * time.Second)
@@ -33,6 +35,8 @@ func TestKillReplicaHoldingBothEnvoys(t *testing.T) {
 	}
 	t.Logf("killed %s: both Envoys resynced to %s in %v; gen-%d, written after, reached both in %v; requests sent %d, failed %d; writes failed %d",
 		holder.ReplicaID(), next.ReplicaID(), resync.Round(time.Millisecond), gen, reach.Round(time.Millisecond), f.sent, f.failed, l.writer.failed.Load())
+	report(t, result{Scenario: "1. SIGKILL of the replica holding both Envoys", Sent: f.sent, Failed: f.failed, Recovery: resync,
+		Note: fmt.Sprintf("moved %s → %s; change written after the kill reached both in %v", holder.ReplicaID(), next.ReplicaID(), reach.Round(time.Millisecond))})
 	if resync > 15*time.Second {
 		t.Errorf("resync took %v, want within 15s (HAProxy marks a dead server down in about 1s)", resync)
 	}
