@@ -208,7 +208,8 @@ func FuzzDecodeStrict(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, v := range []any{&model.RouteTable{}, &model.Endpoint{}, &model.Health{}, &model.Secret{}, &model.Listener{}} {
+		for _, k := range model.Kinds {
+			v, _ := model.New(k)
 			err := model.DecodeStrict(data, v)
 			var syntax bool
 			if err != nil {

@@ -317,7 +317,10 @@ func TestEtcdRestartAndCompaction(t *testing.T) {
 }
 
 // The time from `etcdctl put` returning to Envoy serving the new route,
-// over 20 changes.
+// over 20 changes. Measured here in under a millisecond (README); the
+// bounds are far above that so they hold with both cores busy, and still
+// catch a change that waits out a timer (a stuck coalescing window, a
+// missed wake-up that waits for the next change or a resync).
 func TestPropagationLatency(t *testing.T) {
 	f := newFleet(t, "up1")
 	f.basics()
@@ -341,6 +344,9 @@ func TestPropagationLatency(t *testing.T) {
 	median := (took[9] + took[10]) / 2
 	t.Logf("propagation etcdctl put -> Envoy serving, 20 changes: median %v, min %v, p90 %v, max %v",
 		median.Round(100*time.Microsecond), took[0].Round(100*time.Microsecond), took[17].Round(100*time.Microsecond), took[19].Round(100*time.Microsecond))
+	if median > 250*time.Millisecond || took[19] > 2*time.Second {
+		t.Errorf("propagation median %v, max %v: want a median within 250ms and every change within 2s", median, took[19])
+	}
 }
 
 // A real Envoy on state-of-the-world ADS follows endpoint changes, and an
