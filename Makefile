@@ -77,10 +77,12 @@ bench: tools build
 	$(GO) build -o $(BIN)/bench-driver ./test/bench/driver
 	$(BIN)/bench-driver -scale $(BENCH_SCALE) -root . $(BENCH_ARGS)
 
-## lint: formatting and vet
+## lint: formatting, vet and staticcheck (built into bin/ at the version scripts/install-staticcheck.sh names)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	./scripts/install-staticcheck.sh
+	$(BIN)/staticcheck ./...
 
 ## clean: remove bin/, .venv and the data of make run
 clean:

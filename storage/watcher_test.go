@@ -60,12 +60,6 @@ func (s *snapshots) waitFor(t *testing.T, from int, ok func(*model.Snapshot) boo
 	}
 }
 
-func (s *snapshots) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.all)
-}
-
 func startWatcher(t *testing.T, cli *clientv3.Client, coalesce time.Duration) (*storage.Watcher, *snapshots) {
 	t.Helper()
 	w := storage.NewWatcher(storage.WatcherConfig{

@@ -81,18 +81,6 @@ func tlsVersion(v string) tlsv3.TlsParameters_TlsProtocol {
 	return tlsv3.TlsParameters_TLSv1_2
 }
 
-// tlsSecrets lists the secrets a listener's TLS names.
-func tlsSecrets(t *model.ListenerTLS) []string {
-	var out []string
-	for _, c := range t.Certificates {
-		out = append(out, c.Secret)
-	}
-	if t.ClientCA != "" {
-		out = append(out, t.ClientCA)
-	}
-	return out
-}
-
 // serviceSecrets lists the secrets a service's TLS names.
 func serviceSecrets(svc *model.Service) []string {
 	if svc.TLS == nil {

@@ -15,6 +15,8 @@ const MaxRE2ProgramSize = 100
 const re2SizeLimit = 1 << 14
 
 // errRE2Refuses marks a pattern Go accepts and Envoy's RE2 refuses.
+//
+//lint:ignore ST1005 the message starts with a name, Envoy
 var errRE2Refuses = errors.New("Envoy's RE2 refuses the pattern")
 
 // checkRE2Size refuses a regex Envoy would refuse for its RE2 program size,

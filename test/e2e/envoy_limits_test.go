@@ -199,10 +199,8 @@ func (g *rig) limitObject(l model.Limit, name, value string) limitCase {
 	g.t.Helper()
 	obj := l.Object(value)
 	accept := value == l.At()
-	if strings.Contains(obj, `"port":8080`) {
-		// Listeners and endpoints each need a port of their own.
-		obj = strings.Replace(obj, `"port":8080`, fmt.Sprintf(`"port":%d`, harness.FreePort(g.t)), 1)
-	}
+	// Listeners and endpoints each need a port of their own.
+	obj = strings.Replace(obj, `"port":8080`, fmt.Sprintf(`"port":%d`, harness.FreePort(g.t)), 1)
 	if l.Kind == model.KindListener && l.Field == "port" && accept && !portFree(int(l.Max)) {
 		g.t.Logf("port %d is in use on this host: its listener is written over the limit only", l.Max)
 		return limitCase{limit: l, key: "listeners/" + name, accept: true, seen: nil}

@@ -300,6 +300,6 @@ func dial(addr string) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		experimental.WithBufferPool(framePool),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.ForceCodecV2(newCodec())),
-		grpc.WithReadBufferSize(16<<10), grpc.WithWriteBufferSize(16<<10), grpc.WithSharedWriteBuffer(true),
+		grpc.WithReadBufferSize(16<<10), grpc.WithWriteBufferSize(16<<10),
 		grpc.WithInitialWindowSize(h2Window), grpc.WithInitialConnWindowSize(h2Window))
 }
