@@ -99,7 +99,7 @@ func (r *replicaUnderTest) apply(t *testing.T, keys [][2]string) (*model.Snapsho
 	}
 	snap := storage.SnapshotOf(r.ks, int64(len(keys)+1), kvs)
 	res, _ := r.memo.Translate(snap) // the rejections travel in res.Rejected
-	return snap, res, r.srv.Publish(res)
+	return snap, res, r.srv.Publish(&res.Resources)
 }
 
 func checkBadWrites(t *testing.T, writes [][2]string) {

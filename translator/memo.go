@@ -223,12 +223,13 @@ func (m *Memo) patch(s *model.Snapshot) (*Resources, bool) {
 		}
 		loads[name] = p.load
 	}
-	res := &Resources{Revision: s.Revision, Groups: make(map[string]*GroupResources, len(m.last.Groups)), Rejected: m.last.Rejected, Ignored: m.last.Ignored}
+	res := &Resources{Resources: m.last.Resources, Rejected: m.last.Rejected, Ignored: m.last.Ignored}
+	res.Revision, res.Groups = s.Revision, make(map[string]*GroupResources, len(m.last.Groups))
 	patched := map[*GroupResources]*GroupResources{}
 	for g, gr := range m.last.Groups {
 		next, ok := patched[gr]
 		if !ok {
-			next = gr.withLoads(loads)
+			next = withLoads(gr, loads)
 			patched[gr] = next
 		}
 		res.Groups[g] = next
@@ -238,7 +239,7 @@ func (m *Memo) patch(s *model.Snapshot) (*Resources, bool) {
 
 // withLoads returns gr with the named load assignments replaced, or gr
 // itself when it has none of them.
-func (gr *GroupResources) withLoads(loads map[string]*endpointv3.ClusterLoadAssignment) *GroupResources {
+func withLoads(gr *GroupResources, loads map[string]*endpointv3.ClusterLoadAssignment) *GroupResources {
 	var eps []*endpointv3.ClusterLoadAssignment
 	for name, load := range loads {
 		i, found := slices.BinarySearchFunc(gr.Endpoints, name, func(c *endpointv3.ClusterLoadAssignment, name string) int {

@@ -11,33 +11,24 @@ import (
 	"slices"
 	"strings"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-
 	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/translator/output"
 )
 
-// Resources is the translation of one snapshot: what each node group receives.
+// Resources is the translation of one snapshot: the xDS server's part
+// (output.Resources: what each node group receives, and what was left out
+// as text) and, for the rest of the replica and the CLI, the rejections
+// and ignored keys as the model has them.
 type Resources struct {
-	Revision int64
-	Groups   map[string]*GroupResources // node group (Envoy node.cluster) -> its resources
-	Rejected []model.Rejection          // snapshot rejections plus the translator's own, sorted by key (Ref.String()), deterministic
+	output.Resources
+	Rejected []model.Rejection // snapshot rejections plus the translator's own, sorted by key (Ref.String()), deterministic
 	// Ignored is the snapshot's keys of no kind and the endpoints of
 	// services that do not exist, sorted by key: reported, never sent.
 	Ignored []model.Ignored
 }
 
-// GroupResources is one node group's resources, each slice sorted by resource name.
-type GroupResources struct {
-	Listeners []*listenerv3.Listener
-	Routes    []*routev3.RouteConfiguration
-	Clusters  []*clusterv3.Cluster
-	Endpoints []*endpointv3.ClusterLoadAssignment
-	Secrets   []*tlsv3.Secret // SDS: only the secrets the group's listeners and clusters name
-}
+// GroupResources is one node group's resources (output.Group).
+type GroupResources = output.Group
 
 // Translate is pure and deterministic: no I/O, clock, logging, randomness or map-order dependence.
 // The error is errors.Join of every rejection (nil if none); Resources is always non-nil and usable.
@@ -64,14 +55,20 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 	tables := buildRouteTables(s, svcs, rej, m)
 	lis := buildListeners(s, svcs, tables, secrets, rej)
 
-	res := &Resources{
-		Revision: s.Revision,
-		Groups:   assembleGroups(lis, svcs, secrets),
-		Rejected: rej.sorted(),
-		Ignored:  ignored(s, rej),
-	}
+	res := newResources(s.Revision, assembleGroups(lis, svcs, secrets), rej.sorted(), ignored(s, rej))
 	m.remember(s, res)
 	return res, joinRejections(res.Rejected)
+}
+
+func newResources(rev int64, groups map[string]*GroupResources, rejected []model.Rejection, ignored []model.Ignored) *Resources {
+	res := &Resources{Resources: output.Resources{Revision: rev, Groups: groups}, Rejected: rejected, Ignored: ignored}
+	for _, r := range rejected {
+		res.Rejections = append(res.Rejections, output.Problem{Kind: string(r.Ref.Kind), Key: r.Ref.String(), Reason: r.Reason()})
+	}
+	for _, i := range ignored {
+		res.IgnoredKeys = append(res.IgnoredKeys, output.Problem{Key: i.Key, Reason: i.Reason})
+	}
+	return res
 }
 
 // ignored adds to the snapshot's ignored keys the endpoints of services

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/translator/output"
 )
 
 // group is one node group as streams see it: the served snapshot and the
@@ -201,7 +201,7 @@ func (gs *groups) drop(name string) bool {
 // and that is not in names (the groups with streams). It returns names
 // and the groups that a stream joined meanwhile: they keep a snapshot, an
 // empty one. s.mu is held.
-func (s *Server) forgetGroups(res *translator.Resources, names []string) []string {
+func (s *Server) forgetGroups(res *output.Resources, names []string) []string {
 	s.named = make(map[string]bool, len(res.Groups))
 	for g := range res.Groups {
 		s.named[g] = true

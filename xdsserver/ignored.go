@@ -6,7 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/internal/safetext"
+	"github.com/chancery-xds/chancery/translator/output"
 )
 
 // ignoredKeys reports the keys Chancery serves nothing from (keys of no
@@ -30,11 +31,11 @@ func newIgnoredKeys(reg prometheus.Registerer) *ignoredKeys {
 
 // report logs what is newly ignored and what no longer is; it runs under
 // the server's publish lock.
-func (ig *ignoredKeys) report(log *zap.Logger, ignored []model.Ignored) {
+func (ig *ignoredKeys) report(log *zap.Logger, ignored []output.Problem) {
 	now := make(map[string]string, len(ignored))
 	ig.gauge.Reset()
 	for _, i := range ignored {
-		key, reason := model.SafeText(i.Key, model.KeyTextMax), model.SafeText(i.Reason, model.ReasonTextMax)
+		key, reason := safetext.Text(i.Key, safetext.KeyMax), safetext.Text(i.Reason, safetext.ReasonMax)
 		now[key] = reason
 		ig.gauge.WithLabelValues(key).Set(1)
 		if ig.last[key] != reason {

@@ -11,7 +11,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/chancery-xds/chancery/storage/model"
-	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/translator/output"
 )
 
 // deltaStream is a bare delta ADS stream.
@@ -213,7 +213,7 @@ func TestUnansweredResponseHoldsPublishes(t *testing.T) {
 // client still ends at the newest version.
 func TestAnswersRacingPublishesEndAtTheNewest(t *testing.T) {
 	const publishes = 200
-	versions := make([]*translator.Resources, publishes)
+	versions := make([]*output.Resources, publishes)
 	for i := range versions {
 		versions[i] = translate(t, int64(11+i), withAPI(9000+i))
 	}

@@ -5,7 +5,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
-	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/internal/safetext"
 )
 
 // What an Envoy says about itself (its node id and group, a NACK's error
@@ -27,23 +27,23 @@ const (
 // group, safe to show. The group is the one it joins: a group a listener
 // can select is a valid name, which SafeText returns unchanged.
 func shownNode(n *corev3.Node) *corev3.Node {
-	return &corev3.Node{Id: model.SafeText(n.GetId(), nodeTextMax), Cluster: model.SafeText(n.GetCluster(), nodeTextMax)}
+	return &corev3.Node{Id: safetext.Text(n.GetId(), nodeTextMax), Cluster: safetext.Text(n.GetCluster(), nodeTextMax)}
 }
 
-// safeLines is model.SafeText line by line: an Envoy's error detail keeps
+// safeLines is safetext.Text line by line: an Envoy's error detail keeps
 // the lines that `chanceryctl status` indents, and nothing else it holds
 // is shown raw.
 func safeLines(s string, limit int) string {
 	if !strings.Contains(s, "\n") {
-		return model.SafeText(s, limit)
+		return safetext.Text(s, limit)
 	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = model.SafeText(l, limit)
+		lines[i] = safetext.Text(l, limit)
 	}
 	out := strings.Join(lines, "\n")
 	if len(out) > limit {
-		return model.SafeText(out, limit) // one cut, quoted line
+		return safetext.Text(out, limit) // one cut, quoted line
 	}
 	return out
 }

@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/chancery-xds/chancery/storage/model"
-	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/internal/safetext"
+	"github.com/chancery-xds/chancery/translator/output"
 )
 
 // Config configures a Server.
@@ -82,11 +82,11 @@ func (s *Server) Ready() bool { return s.published.Load() }
 // nothing is pushed. Groups that Envoys use but no listener names get an
 // empty snapshot, for as long as they have Envoys (forgetGroups). The
 // error joins the groups that failed.
-func (s *Server) Publish(res *translator.Resources) error {
+func (s *Server) Publish(res *output.Resources) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.logRejections(res.Rejected)
-	s.ignored.report(s.log, res.Ignored)
+	s.logRejections(res.Rejections)
+	s.ignored.report(s.log, res.IgnoredKeys)
 
 	names := make([]string, 0, len(res.Groups)+len(s.groups))
 	for g := range res.Groups {
@@ -124,7 +124,7 @@ func (s *Server) Publish(res *translator.Resources) error {
 
 // publishGroup builds and stores a group's snapshot. It returns the live
 // group if the snapshot changed, for the caller to wake its streams.
-func (s *Server) publishGroup(group string, g *translator.GroupResources) (*group, error) {
+func (s *Server) publishGroup(group string, g *output.Group) (*group, error) {
 	next, err := buildSnapshot(s.enc, g, s.groups[group])
 	if err != nil {
 		s.metrics.publishErrors.WithLabelValues(group).Inc()
@@ -211,17 +211,17 @@ func (s *Server) Resources(group, typeName string) ([]proto.Message, bool) {
 
 // logRejections logs each rejection once, when it appears or changes, and
 // when it clears, and keeps the per-key gauge current. Keys and reasons
-// are shown as model.SafeText makes them: a key is any bytes an operator
+// are shown as safetext.Text makes them: a key is any bytes an operator
 // wrote to etcd, and a label that is not valid UTF-8 panics.
-func (s *Server) logRejections(rejected []model.Rejection) {
+func (s *Server) logRejections(rejected []output.Problem) {
 	now := make(map[string]string, len(rejected))
 	s.metrics.rejected.Reset()
 	for _, r := range rejected {
 		key, reason := rejectionText(r)
 		now[key] = reason
-		s.metrics.rejected.WithLabelValues(string(r.Ref.Kind), key).Set(1)
+		s.metrics.rejected.WithLabelValues(r.Kind, key).Set(1)
 		if s.rejected[key] != reason {
-			s.log.Warn("object rejected", zap.String("key", key), zap.String("kind", string(r.Ref.Kind)), zap.String("reason", reason))
+			s.log.Warn("object rejected", zap.String("key", key), zap.String("kind", r.Kind), zap.String("reason", reason))
 		}
 	}
 	for key := range s.rejected {
@@ -233,8 +233,8 @@ func (s *Server) logRejections(rejected []model.Rejection) {
 }
 
 // rejectionText is a rejection's key and reason, safe to log and export.
-func rejectionText(r model.Rejection) (key, reason string) {
-	return model.SafeText(r.Ref.String(), model.KeyTextMax), model.SafeText(r.Reason(), model.ReasonTextMax)
+func rejectionText(r output.Problem) (key, reason string) {
+	return safetext.Text(r.Key, safetext.KeyMax), safetext.Text(r.Reason, safetext.ReasonMax)
 }
 
 // Rejections returns the current rejections, key -> reason, as logged.

@@ -17,6 +17,7 @@ import (
 	"github.com/chancery-xds/chancery/test/e2e/harness"
 	"github.com/chancery-xds/chancery/test/xdsclient"
 	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/translator/output"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
@@ -33,7 +34,7 @@ var keyspace = map[model.Ref]string{
 	{Kind: model.KindListener, Name: "internal"}: `{"address":"127.0.0.1","port":10001,"protocol":"tcp","service":"unused","groups":["internal"]}`,
 }
 
-func translate(t *testing.T, rev int64, edits map[model.Ref]string) *translator.Resources {
+func translate(t *testing.T, rev int64, edits map[model.Ref]string) *output.Resources {
 	t.Helper()
 	s := model.NewSnapshot(rev)
 	for ref, v := range keyspace {
@@ -49,17 +50,17 @@ func translate(t *testing.T, rev int64, edits map[model.Ref]string) *translator.
 	}
 	s.SortRejections()
 	res, _ := translator.Translate(s)
-	return res
+	return &res.Resources
 }
 
 // startReplica publishes res on a new server listening on loopback.
-func startReplica(t *testing.T, res *translator.Resources) (*xdsserver.Server, string) {
+func startReplica(t *testing.T, res *output.Resources) (*xdsserver.Server, string) {
 	t.Helper()
 	return serveReplica(t, res, xdsserver.GRPCConfig{})
 }
 
 // serveReplica is startReplica with the gRPC server's settings.
-func serveReplica(t *testing.T, res *translator.Resources, cfg xdsserver.GRPCConfig) (*xdsserver.Server, string) {
+func serveReplica(t *testing.T, res *output.Resources, cfg xdsserver.GRPCConfig) (*xdsserver.Server, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := xdsserver.New(ctx, xdsserver.Config{Logger: zaptest.NewLogger(t)})

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/chancery-xds/chancery/internal/parallel"
-	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/translator/output"
 )
 
 // typeIdx numbers the served types, in the order a stream sends them:
@@ -99,7 +99,7 @@ type encoded struct {
 type encoder struct {
 	seen  map[proto.Message]*encoded
 	types []*builtType // this publish's built types, shared by groups that have the same resources
-	items map[*translator.GroupResources]*[numTypes][]types.Resource
+	items map[*output.Group]*[numTypes][]types.Resource
 	// checked are the pairs of builds whose references this publish checked.
 	checked map[[2]*builtType]bool
 }
@@ -113,7 +113,7 @@ func newEncoder() *encoder {
 // begin starts a publish; prune, after it, forgets what it no longer uses.
 func (e *encoder) begin() {
 	e.types = nil
-	e.items = map[*translator.GroupResources]*[numTypes][]types.Resource{}
+	e.items = map[*output.Group]*[numTypes][]types.Resource{}
 	e.checked = map[[2]*builtType]bool{}
 }
 
@@ -141,7 +141,7 @@ func (e *encoder) prune() {
 
 // itemsOf lists a group's resources by type, once per publish for groups
 // that share their GroupResources.
-func (e *encoder) itemsOf(g *translator.GroupResources) *[numTypes][]types.Resource {
+func (e *encoder) itemsOf(g *output.Group) *[numTypes][]types.Resource {
 	if g == nil {
 		return &[numTypes][]types.Resource{}
 	}
@@ -298,7 +298,7 @@ type groupSnapshot struct {
 // the same etcd content, and a type whose resources did not change keeps its
 // version. A type made of the very resources of prev's is taken from prev
 // as it is: after one endpoint write, only the endpoints are rebuilt.
-func buildSnapshot(enc *encoder, g *translator.GroupResources, prev *groupSnapshot) (*groupSnapshot, error) {
+func buildSnapshot(enc *encoder, g *output.Group, prev *groupSnapshot) (*groupSnapshot, error) {
 	byType := enc.itemsOf(g)
 	next := &groupSnapshot{versions: make(map[string]string, numTypes)}
 	namesChanged := prev == nil

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/internal/safetext"
 )
 
 // stream is one xDS stream, state of the world or delta. Two goroutines
@@ -228,7 +228,7 @@ func (st *stream) typeOf(typeURL string) (typeIdx, bool, error) {
 	}
 	typ, ok := indexOf(typeURL)
 	if !ok {
-		st.srv.log.Debug("request for a type Chancery does not serve", zap.String("type", model.SafeText(typeURL, nodeTextMax)))
+		st.srv.log.Debug("request for a type Chancery does not serve", zap.String("type", safetext.Text(typeURL, nodeTextMax)))
 	}
 	return typ, ok, nil
 }
@@ -484,7 +484,7 @@ func (st *stream) sent(typ typeIdx, version string, resources int) {
 
 // record notes an ACK or a NACK.
 func (st *stream) record(typ typeIdx, version string, nack *rpcstatus.Status) {
-	version = model.SafeText(version, nodeTextMax) // the Envoy's word: ours are hashes, which it keeps
+	version = safetext.Text(version, nodeTextMax) // the Envoy's word: ours are hashes, which it keeps
 	var nackError string
 	if nack != nil {
 		nackError = safeLines(nack.GetMessage(), nackTextMax)
@@ -512,7 +512,7 @@ func (st *stream) record(typ typeIdx, version string, nack *rpcstatus.Status) {
 // ACKed: a replica that finds nothing to send sends nothing, and without this
 // the node would look as if it held nothing.
 func (st *stream) holds(typ typeIdx, version string) {
-	version = model.SafeText(version, nodeTextMax)
+	version = safetext.Text(version, nodeTextMax)
 	st.statusMu.Lock()
 	if st.status[typ].Acked == "" {
 		st.status[typ].Acked = version

@@ -18,7 +18,7 @@ import (
 
 	"github.com/chancery-xds/chancery/test/e2e/harness"
 	"github.com/chancery-xds/chancery/test/xdsclient"
-	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/translator/output"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
@@ -27,7 +27,7 @@ const xdsName = "xds.test"
 
 // tlsReplica publishes res on a new server that serves TLS from files, on
 // loopback.
-func tlsReplica(t *testing.T, res *translator.Resources, files *xdsserver.TLSFiles, cfg xdsserver.Config) (*xdsserver.Server, string) {
+func tlsReplica(t *testing.T, res *output.Resources, files *xdsserver.TLSFiles, cfg xdsserver.Config) (*xdsserver.Server, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := xdsserver.New(ctx, cfg)

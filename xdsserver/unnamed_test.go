@@ -15,12 +15,12 @@ import (
 
 	"github.com/chancery-xds/chancery/storage/model"
 	"github.com/chancery-xds/chancery/test/xdsclient"
-	"github.com/chancery-xds/chancery/translator"
+	"github.com/chancery-xds/chancery/translator/output"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
 // meteredReplica is startReplica with the server's metrics in reg.
-func meteredReplica(t *testing.T, res *translator.Resources, reg prometheus.Registerer) (*xdsserver.Server, string) {
+func meteredReplica(t *testing.T, res *output.Resources, reg prometheus.Registerer) (*xdsserver.Server, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := xdsserver.New(ctx, xdsserver.Config{Logger: zaptest.NewLogger(t), Registerer: reg})

@@ -213,7 +213,7 @@ func newRebuilder(log *zap.Logger, reg prometheus.Registerer, xds *xdsserver.Ser
 func (r *rebuilder) apply(snap *model.Snapshot) {
 	start := time.Now()
 	res, _ := r.memo.Translate(snap) // rejections travel in res.Rejected; Publish logs them
-	if err := r.xds.Publish(res); err != nil {
+	if err := r.xds.Publish(&res.Resources); err != nil {
 		r.log.Error("publish failed", zap.Int64("revision", snap.Revision), zap.Error(err))
 	}
 	r.ready.observe(r.xds.Ready(), snap.Revision)

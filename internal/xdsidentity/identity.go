@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/chancery-xds/chancery/storage/model"
+	"github.com/chancery-xds/chancery/internal/names"
 )
 
 // groupPathPrefix is the path of a URI SAN that names a node group.
@@ -28,7 +28,7 @@ func Groups(cert *x509.Certificate) []string {
 			continue
 		}
 		group, ok := strings.CutPrefix(u.Path, groupPathPrefix)
-		if ok && model.ValidName(group) && !slices.Contains(out, group) {
+		if ok && names.Valid(group) && !slices.Contains(out, group) {
 			out = append(out, group)
 		}
 	}

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"regexp"
 	"strings"
+
+	"github.com/chancery-xds/chancery/internal/names"
 )
 
 // FieldError is a validation failure at one field of an object.
@@ -152,8 +153,6 @@ func decodeError(err error) error {
 	return errors.New(msg)
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,251}[a-zA-Z0-9])?$`)
-
 // ValidateName checks that an object's name has the right number of parts
 // and that each part is a safe resource name: letters, digits, '.', '_', '-'.
 func ValidateName(ref Ref) error {
@@ -165,7 +164,7 @@ func ValidateName(ref Ref) error {
 		return fmt.Errorf("name %q: must not contain '/'", ref.Name)
 	}
 	for _, p := range parts {
-		if !nameRE.MatchString(p) {
+		if !names.Valid(p) {
 			return fmt.Errorf("name %q: each part must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", ref.Name)
 		}
 	}
@@ -173,4 +172,4 @@ func ValidateName(ref Ref) error {
 }
 
 // ValidName reports whether s is a valid single-part object name.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool { return names.Valid(s) }

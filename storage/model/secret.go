@@ -7,6 +7,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"time"
+
+	"github.com/chancery-xds/chancery/internal/safetext"
 )
 
 // Secret is TLS material Envoy gets over SDS: either a certificate with
@@ -35,7 +37,7 @@ type ValidationContext struct {
 
 // Redacted is the placeholder that replaces a private key wherever a
 // secret is shown.
-const Redacted = "<redacted>"
+const Redacted = safetext.Redacted
 
 // Secret kinds, as Type reports them.
 const (

@@ -135,7 +135,7 @@ func rebuild(srv *xdsserver.Server, memo *translator.Memo, snap *model.Snapshot)
 	t0 := time.Now()
 	res, _ = memo.Translate(snap) // the workload has no rejections; Publish would log them
 	t1 := time.Now()
-	if err := srv.Publish(res); err != nil {
+	if err := srv.Publish(&res.Resources); err != nil {
 		return 0, 0, nil, fmt.Errorf("publish: %w", err)
 	}
 	t2 := time.Now()

@@ -1,4 +1,4 @@
-package model
+package safetext
 
 import (
 	"strconv"
@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestSafeText(t *testing.T) {
+func TestText(t *testing.T) {
 	cases := []struct {
 		in    string
 		limit int
@@ -34,15 +34,15 @@ func TestSafeText(t *testing.T) {
 		{"short", 1, "short"}, // a limit below 16 is 16
 	}
 	for _, c := range cases {
-		if got := SafeText(c.in, c.limit); got != c.want {
-			t.Errorf("SafeText(%q, %d) = %q, want %q", c.in, c.limit, got, c.want)
+		if got := Text(c.in, c.limit); got != c.want {
+			t.Errorf("Text(%q, %d) = %q, want %q", c.in, c.limit, got, c.want)
 		}
 	}
 }
 
-// What SafeText returns is always valid, printable, within the bound, and
+// What Text returns is always valid, printable, within the bound, and
 // tells apart any two texts it does not cut.
-func FuzzSafeText(f *testing.F) {
+func FuzzText(f *testing.F) {
 	for _, s := range []string{"services/bad\xffx", "a\nb", `"q"`, `"\xff"`, "é", ""} {
 		f.Add(s, 64)
 	}
@@ -51,28 +51,28 @@ func FuzzSafeText(f *testing.F) {
 		if limit < 1 {
 			limit = 1
 		}
-		got := SafeText(s, limit)
+		got := Text(s, limit)
 		if !utf8.ValidString(got) {
-			t.Fatalf("SafeText(%q) = %q: not valid UTF-8", s, got)
+			t.Fatalf("Text(%q) = %q: not valid UTF-8", s, got)
 		}
 		if len(got) > max(limit, minTextMax) {
-			t.Fatalf("SafeText(%q, %d) = %d bytes", s, limit, len(got))
+			t.Fatalf("Text(%q, %d) = %d bytes", s, limit, len(got))
 		}
 		for _, r := range got {
 			if !strconv.IsPrint(r) {
-				t.Fatalf("SafeText(%q) = %q: holds %U", s, got, r)
+				t.Fatalf("Text(%q) = %q: holds %U", s, got, r)
 			}
 		}
 		switch {
 		case got == s:
 		case strings.HasSuffix(got, truncated):
 			if !strings.HasPrefix(got, `"`) {
-				t.Fatalf("SafeText(%q) = %q: a cut text must begin with a quote", s, got)
+				t.Fatalf("Text(%q) = %q: a cut text must begin with a quote", s, got)
 			}
 		default:
 			back, err := strconv.Unquote(got)
 			if err != nil || back != s {
-				t.Fatalf("SafeText(%q) = %q, which unquotes to %q (%v)", s, got, back, err)
+				t.Fatalf("Text(%q) = %q, which unquotes to %q (%v)", s, got, back, err)
 			}
 		}
 	})
