@@ -3,14 +3,11 @@ package xdsserver
 import (
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
-
-	"github.com/chancery-xds/chancery/internal/stormgc"
 )
 
 // GRPCConfig tunes the xDS gRPC server's connection handling.
@@ -26,15 +23,6 @@ type GRPCConfig struct {
 	// Envoys retry with backoff. It flattens reconnect storms. 0: no limit.
 	StreamRate  float64
 	StreamBurst int
-	// StormGCPercent is the GC percent (GOGC) while new streams arrive in a
-	// burst, at least StormBurst (default 50) within StormWindow (default
-	// 100ms), as when Envoys move from a replica that died
-	// (internal/stormgc). 0 leaves it alone.
-	StormGCPercent int
-	StormBurst     int
-	StormWindow    time.Duration
-	// Logger logs the start and end of each burst; nil logs nothing.
-	Logger *zap.Logger
 }
 
 // ServerOptions returns the gRPC options for an xDS server. A Server must
@@ -62,24 +50,8 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 		grpc.InitialWindowSize(1 << 20),
 		grpc.InitialConnWindowSize(1 << 20),
 	}
-	var chain []grpc.StreamServerInterceptor
 	if cfg.StreamRate > 0 {
-		chain = append(chain, admission(cfg.StreamRate, max(cfg.StreamBurst, 1)))
-	}
-	if cfg.StormBurst <= 0 {
-		cfg.StormBurst = 50
-	}
-	if cfg.StormWindow <= 0 {
-		cfg.StormWindow = 100 * time.Millisecond
-	}
-	if r := stormgc.New(cfg.StormGCPercent, cfg.StormBurst, cfg.StormWindow, cfg.Logger); r != nil {
-		chain = append(chain, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			r.Opened() // an admitted stream
-			return handler(srv, ss)
-		})
-	}
-	if len(chain) > 0 {
-		opts = append(opts, grpc.ChainStreamInterceptor(chain...))
+		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1))))
 	}
 	return opts
 }

@@ -29,7 +29,6 @@ type serveConfig struct {
 	streamRate       float64
 	maxWatchLag      time.Duration
 	streamBurst      int
-	stormGCPercent   int
 	logFormat        string
 	logLevel         string
 	// cluster: see cmd/chancery/cluster.go
@@ -68,7 +67,6 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 30*time.Minute, "close xDS connections after about this long so streams rebalance (0: never)")
 	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
 	fs.IntVar(&c.streamBurst, "xds-stream-burst", 1000, "new xDS streams admitted at once above --xds-stream-rate")
-	fs.IntVar(&c.stormGCPercent, "storm-gc-percent", 400, "GC percent (as GOGC) while xDS streams arrive faster than 500 a second, as when Envoys move from a replica that died: fewer collections while the heap grows (0: keep GOGC)")
 	fs.DurationVar(&c.maxWatchLag, "max-watch-lag", 10*time.Second, "not ready once the watch has heard nothing from etcd for this long while another replica hears from it; a silence every replica shares keeps them all ready (docs/readiness.md)")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 10*time.Second, "etcd lease TTL of this replica: how long a dead replica keeps its registration and its leadership (whole seconds, at least 1s)")
 	fs.StringVar(&c.advertiseAddress, "advertise-address", "", "xDS address recorded in replicas/<id> (default: --xds-address, with the host name if it listens on every interface)")
@@ -114,9 +112,6 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	}
 	if c.healthCheckConcurrency < 1 {
 		return nil, fmt.Errorf("--health-check-concurrency %d: want at least 1", c.healthCheckConcurrency)
-	}
-	if c.stormGCPercent < 0 {
-		return nil, fmt.Errorf("--storm-gc-percent %d: want 0 (off) or more", c.stormGCPercent)
 	}
 	if c.coalesce < 0 || c.coalesce > time.Second {
 		return nil, fmt.Errorf("--coalesce %s: want 0 to 1s", c.coalesce)

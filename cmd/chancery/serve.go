@@ -114,7 +114,6 @@ func serve(cfg *serveConfig) error {
 	}
 	grpcServer := grpc.NewServer(append(xdsserver.ServerOptions(xdsserver.GRPCConfig{
 		MaxConnectionAge: cfg.maxConnectionAge, StreamRate: cfg.streamRate, StreamBurst: cfg.streamBurst,
-		StormGCPercent: cfg.stormGCPercent, Logger: log.Named("xds"),
 	}), xdsTLS...)...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool
