@@ -1,7 +1,8 @@
 package translator
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -62,13 +63,13 @@ func assembleGroups(lis []*acceptedListener, svcs *serviceSet, secrets *secretSe
 // resources lays a group's contents out sorted by name.
 func (c *groupContents) resources(svcs *serviceSet, secrets *secretSet) *GroupResources {
 	gr := &GroupResources{}
-	for _, n := range sortedKeys(c.listeners) {
+	for _, n := range slices.Sorted(maps.Keys(c.listeners)) {
 		gr.Listeners = append(gr.Listeners, c.listeners[n])
 	}
-	for _, n := range sortedKeys(c.routes) {
+	for _, n := range slices.Sorted(maps.Keys(c.routes)) {
 		gr.Routes = append(gr.Routes, c.routes[n])
 	}
-	for _, n := range sortedKeys(c.services) {
+	for _, n := range slices.Sorted(maps.Keys(c.services)) {
 		// Every reached service is in svcs: routes and TCP listeners only
 		// reach services that translated.
 		gr.Clusters = append(gr.Clusters, svcs.clusters[n])
@@ -77,20 +78,9 @@ func (c *groupContents) resources(svcs *serviceSet, secrets *secretSet) *GroupRe
 			c.secrets[sec] = true
 		}
 	}
-	for _, n := range sortedKeys(c.secrets) {
+	for _, n := range slices.Sorted(maps.Keys(c.secrets)) {
 		// Listeners and services name only secrets that translated.
 		gr.Secrets = append(gr.Secrets, secrets.secrets[n])
 	}
 	return gr
-}
-
-// sortedKeys is how the translator iterates maps: Go randomises map order
-// and output must not depend on it.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

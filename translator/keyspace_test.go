@@ -3,8 +3,10 @@ package translator
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -113,7 +115,7 @@ func translateCase(t *testing.T, name string) *Resources {
 // eachResource calls fn for every resource of every group, in a fixed
 // order, with a label naming it.
 func eachResource(res *Resources, fn func(label string, r resource)) {
-	for _, g := range sortedKeys(res.Groups) {
+	for _, g := range slices.Sorted(maps.Keys(res.Groups)) {
 		gr := res.Groups[g]
 		for _, r := range gr.Listeners {
 			fn(fmt.Sprintf("%s/listener/%s", g, r.GetName()), r)

@@ -3,6 +3,7 @@ package translator
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -176,7 +177,7 @@ func (lt *listenerTranslation) checked(al *acceptedListener, err error) (*accept
 // listener not yet in etcd counts as created last; equal revisions (a
 // snapshot built by hand) go by name.
 func byAge(s *model.Snapshot) []string {
-	names := sortedKeys(s.Listeners)
+	names := slices.Sorted(maps.Keys(s.Listeners))
 	created := func(name string) int64 {
 		if rev, ok := s.Created[name]; ok {
 			return rev

@@ -1,6 +1,9 @@
 package translator
 
 import (
+	"maps"
+	"slices"
+
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/chancery-xds/chancery/storage/model"
@@ -30,7 +33,7 @@ func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections, m *M
 		placeholders: map[string]*routeTable{},
 		rej:          rej,
 	}
-	for _, name := range sortedKeys(s.RouteTables) {
+	for _, name := range slices.Sorted(maps.Keys(s.RouteTables)) {
 		ref := model.Ref{Kind: model.KindRouteTable, Name: name}
 		rt := s.RouteTables[name]
 		p := m.routeTable(name, rt, svcs.unavailable)

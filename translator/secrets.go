@@ -2,7 +2,9 @@ package translator
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -28,7 +30,7 @@ func buildSecrets(s *model.Snapshot, rej *rejections) *secretSet {
 		types:   make(map[string]string, len(s.Secrets)),
 		rej:     rej,
 	}
-	for _, name := range sortedKeys(s.Secrets) {
+	for _, name := range slices.Sorted(maps.Keys(s.Secrets)) {
 		sec := secretFor(name, s.Secrets[name])
 		if err := envoyValid(sec); err != nil {
 			// The error is about the resource's shape; it quotes no content.

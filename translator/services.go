@@ -1,6 +1,9 @@
 package translator
 
 import (
+	"maps"
+	"slices"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
@@ -32,7 +35,7 @@ func buildServices(s *model.Snapshot, secrets *secretSet, rej *rejections, m *Me
 		rej:      rej,
 	}
 	m.forget(s)
-	names := sortedKeys(s.Services)
+	names := slices.Sorted(maps.Keys(s.Services))
 	parts := make([]*servicePart, len(names))
 	var todo []int // services the memo does not hold, translated on every core
 	for i, name := range names {

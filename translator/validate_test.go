@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"testing"
 
@@ -39,7 +41,7 @@ func TestGoldenGroupsConsistent(t *testing.T) {
 	for _, name := range goldenCases(t) {
 		t.Run(name, func(t *testing.T) {
 			res := translateCase(t, name)
-			for _, g := range sortedKeys(res.Groups) {
+			for _, g := range slices.Sorted(maps.Keys(res.Groups)) {
 				gr := res.Groups[g]
 				snap, err := cachev3.NewSnapshot("1", map[resourcev3.Type][]types.Resource{
 					resourcev3.ListenerType: asResources(gr.Listeners),
@@ -109,7 +111,7 @@ func referencedClusters(t *testing.T, gr *GroupResources) []string {
 			}
 		}
 	}
-	out := sortedKeys(seen)
+	out := slices.Sorted(maps.Keys(seen))
 	if len(out) == 0 {
 		return nil
 	}
@@ -190,7 +192,7 @@ func referencedSecrets(t *testing.T, gr *GroupResources) []string {
 			common(ctx.GetCommonTlsContext())
 		}
 	}
-	out := sortedKeys(seen)
+	out := slices.Sorted(maps.Keys(seen))
 	if len(out) == 0 {
 		return nil
 	}

@@ -1,8 +1,9 @@
 package model
 
 import (
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,12 +29,7 @@ func (e *Endpoint) Validate() error {
 	if strings.ContainsAny(e.Zone, "/\x00") {
 		v.add("zone", "must not contain '/' or NUL")
 	}
-	keys := make([]string, 0, len(e.Metadata))
-	for k := range e.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
 		if k == "" {
 			v.add("metadata", "keys must not be empty")
 		}

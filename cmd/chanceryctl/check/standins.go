@@ -2,7 +2,8 @@ package check
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/manifest"
 	"github.com/chancery-xds/chancery/storage/model"
@@ -21,7 +22,7 @@ type reference struct {
 // services. These are the references the translator resolves.
 func references(s *model.Snapshot) []reference {
 	var out []reference
-	for _, name := range sortedKeys(s.RouteTables) {
+	for _, name := range slices.Sorted(maps.Keys(s.RouteTables)) {
 		from := model.Ref{Kind: model.KindRouteTable, Name: name}
 		for i, vh := range s.RouteTables[name].VirtualHosts {
 			for j, r := range vh.Routes {
@@ -35,7 +36,7 @@ func references(s *model.Snapshot) []reference {
 			}
 		}
 	}
-	for _, name := range sortedKeys(s.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(s.Listeners)) {
 		from := model.Ref{Kind: model.KindListener, Name: name}
 		l := s.Listeners[name]
 		if l.Protocol == model.ListenerTCP {
@@ -77,15 +78,6 @@ func standIn(k model.Kind) any {
 		Domains: []string{"*"},
 		Routes:  []model.Route{{Match: model.RouteMatch{Prefix: "/"}, DirectResponse: &model.DirectResponse{Status: 503}}},
 	}}}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // splitConsequences separates the findings that only follow from others.
