@@ -50,13 +50,11 @@ func waitOneLeader(t *testing.T, timeout time.Duration, nodes ...*node) *node {
 func TestFailoverWithinTTLFlapsNothing(t *testing.T) {
 	const ttl = 2 * time.Second
 	e, cli := etcdtest.Start(t)
-	var targets []*httpTarget
 	for i := range 4 {
 		h := startHTTPTarget(t)
 		if i == 3 {
 			h.status.Store(http.StatusServiceUnavailable)
 		}
-		targets = append(targets, h)
 		put(t, cli, fmt.Sprintf("endpoints/web/e%d", i), endpointJSON(t, h.addr()))
 	}
 	put(t, cli, "services/web", map[string]any{"protocol": "http", "health_check": fastCheck("http")})

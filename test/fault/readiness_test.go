@@ -35,7 +35,7 @@ func TestEtcdHungForAllKeepsReplicasReady(t *testing.T) {
 		return allSay(top, http.StatusOK, "nor for any other replica")
 	})
 	// Past the lag with a margin: HAProxy's checks have had time to act.
-	sleepUntil(paused.Add(readinessLag + 3*time.Second))
+	sleepUntil(paused.Add(readinessLag + pick(3*time.Second, 30*time.Second)))
 	hung := mon.take()
 
 	killed := time.Now()

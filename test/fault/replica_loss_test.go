@@ -25,7 +25,7 @@ func TestKillReplicaHoldingBothEnvoys(t *testing.T) {
 	resync := time.Since(killed)
 	gen := l.waitWritten(t)
 	reach := waitGeneration(t, 30*time.Second, gen, l.samplers...)
-	time.Sleep(2 * time.Second) // traffic and changes go on against the new holder
+	time.Sleep(pick(2*time.Second, 20*time.Second)) // traffic and changes go on against the new holder
 	f := l.check(t, 100)
 
 	for i, e := range top.envoys {
