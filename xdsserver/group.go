@@ -1,7 +1,6 @@
 package xdsserver
 
 import (
-	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -24,10 +23,6 @@ type group struct {
 type groups struct {
 	mu  sync.Mutex
 	all map[string]*group
-
-	wakeMu  sync.Mutex
-	waking  bool                // a goroutine is waking streams in waves
-	pending map[*group]struct{} // groups set since it listed their streams
 }
 
 func (gs *groups) get(name string) *group {
@@ -69,86 +64,15 @@ func (g *group) set(snap *groupSnapshot) {
 	g.mu.Unlock()
 }
 
-// appendStreams appends the group's streams to out.
-func (g *group) appendStreams(out []*stream) []*stream {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for s := range g.streams {
-		out = append(out, s)
-	}
-	return out
-}
-
-// wake wakes the streams of groups that were just set. Up to a wave of
-// them are woken at once, whatever else is being woken; more are left to
-// a goroutine that wakes them a wave at a time (wakeInWaves), so a publish
-// does not wait for its pushes. Groups set while that goroutine runs are
-// woken once more after its current pass.
+// wake wakes the streams of groups that were just set. It never waits
+// for a stream: each handler sends its own (stream.wake).
 func (gs *groups) wake(changed []*group) {
-	var streams []*stream
 	for _, g := range changed {
-		streams = g.appendStreams(streams)
-	}
-	if len(streams) <= waveSize(0) {
-		for _, s := range streams {
+		g.mu.Lock()
+		for s := range g.streams {
 			s.wake()
 		}
-		return
-	}
-	gs.wakeMu.Lock()
-	defer gs.wakeMu.Unlock()
-	if gs.waking {
-		for _, g := range changed {
-			gs.pending[g] = struct{}{}
-		}
-		return
-	}
-	gs.waking = true
-	go gs.wakeInWaves(streams)
-}
-
-// waveSize is how many of n streams are woken at once: a few per core, and
-// no more than maxWaves waves in all.
-func waveSize(n int) int { return max(16*runtime.GOMAXPROCS(0), (n+maxWaves-1)/maxWaves) }
-
-// maxWaves bounds the waves of one pass: the waking goroutine waits behind
-// whatever else is runnable after each wave, and at ten thousand streams
-// three hundred such waits made the last pushes later than waking them
-// all at once did.
-const maxWaves = 32
-
-// wakeInWaves wakes streams a wave at a time, and yields between waves so
-// that each wave's pushes are written before the next wave's handlers run.
-//
-// Woken all at once, thousands of handlers fill the scheduler's global run
-// queue. gRPC-Go's connection writer, handed a push of under 1000 bytes
-// (an endpoint change), yields once before flushing in the hope of more to
-// batch, and its yield puts it behind that whole queue: every push sat
-// written but unsent until nearly every handler had run, and each writer
-// held a 32 KiB write buffer meanwhile. At 1,000 delta clients, waves took
-// the median delivery from 24 to 19 ms and the 99th percentile from 58 to
-// 35 ms (docs/bench/notes.md).
-func (gs *groups) wakeInWaves(streams []*stream) {
-	for {
-		n := waveSize(len(streams))
-		for i, s := range streams {
-			s.wake()
-			if (i+1)%n == 0 && i+1 < len(streams) {
-				runtime.Gosched()
-			}
-		}
-		gs.wakeMu.Lock()
-		if len(gs.pending) == 0 {
-			gs.waking = false
-			gs.wakeMu.Unlock()
-			return
-		}
-		streams = streams[:0]
-		for g := range gs.pending {
-			streams = g.appendStreams(streams)
-		}
-		clear(gs.pending)
-		gs.wakeMu.Unlock()
+		g.mu.Unlock()
 	}
 }
 

@@ -28,10 +28,10 @@ func manyEndpoints(n int) map[model.Ref]string {
 	return edits
 }
 
-// A publish sends what it can on the publishing goroutine, and must never
-// wait there for a client: an Envoy that stops reading holds up neither the
-// publish nor the other Envoys of its group, even when the publish changes
-// two of its types and the first response alone overflows its window.
+// A publish never waits for a client: an Envoy that stops reading holds up
+// neither the publish nor the other Envoys of its group, even when the
+// publish changes two of its types and the first response alone overflows
+// its window (its handler, the only sender, waits for it alone).
 func TestStalledClientHoldsUpNoPublish(t *testing.T) {
 	srv, addr := startReplica(t, translate(t, 10, nil))
 
@@ -59,7 +59,7 @@ func TestStalledClientHoldsUpNoPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range 4 { // answer every first response: a quiet stream, which push serves itself
+	for range 4 { // answer every first response: a quiet stream, woken by each publish
 		r, err := stalled.Recv()
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +69,7 @@ func TestStalledClientHoldsUpNoPublish(t *testing.T) {
 		}
 	}
 
-	waitAnswered(t, srv, "stalled", 4) // a quiet stream: push serves it itself
+	waitAnswered(t, srv, "stalled", 4)
 
 	healthy := openDelta(t, addr)
 	healthy.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{"web"}})

@@ -41,7 +41,10 @@ type Server struct {
 	auth    *streamAuth // which groups a stream may claim
 	live    groups      // what streams read: a snapshot and the streams per group
 	streams streamSet   // every open stream
-	enc     *encoder    // guarded by mu
+	// receivers counts the streams' receiving goroutines (stream.go),
+	// which end once their handlers have returned.
+	receivers sync.WaitGroup
+	enc       *encoder // guarded by mu
 
 	mu        sync.Mutex                // guards what follows; publishes are serialised
 	groups    map[string]*groupSnapshot // published snapshot per group, including empty ones
@@ -63,7 +66,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
 		auth:     newStreamAuth(cfg),
-		live:     groups{all: map[string]*group{}, pending: map[*group]struct{}{}},
+		live:     groups{all: map[string]*group{}},
 		streams:  streamSet{all: map[int64]*stream{}},
 		groups:   map[string]*groupSnapshot{},
 		enc:      newEncoder(),
@@ -71,6 +74,11 @@ func New(ctx context.Context, cfg Config) *Server {
 		ignored:  newIgnoredKeys(cfg.Registerer),
 	}
 }
+
+// Wait waits until the goroutines the server started for its streams
+// have ended. Call it once the gRPC server has stopped: each ends when
+// its stream's handler has returned.
+func (s *Server) Wait() { s.receivers.Wait() }
 
 // Ready reports whether a first snapshot has been published.
 func (s *Server) Ready() bool { return s.published.Load() }

@@ -74,8 +74,25 @@ func serveReplica(t *testing.T, res *output.Resources, cfg xdsserver.GRPCConfig)
 		t.Fatal(err)
 	}
 	go func() { _ = g.Serve(l) }() // returns when stopped below
-	t.Cleanup(func() { g.Stop(); cancel() })
+	t.Cleanup(func() {
+		g.Stop()
+		cancel()
+		waitReceivers(t, srv)
+	})
 	return srv, l.Addr().String()
+}
+
+// waitReceivers fails the test unless every stream's receiver ends once
+// the gRPC server has stopped.
+func waitReceivers(t *testing.T, srv *xdsserver.Server) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Error("stream receivers still running 10s after the gRPC server stopped")
+	}
 }
 
 func dial(t *testing.T, addr string, opts xdsclient.Options) *xdsclient.Client {

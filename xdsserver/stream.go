@@ -22,9 +22,18 @@ import (
 )
 
 // stream is one xDS stream, state of the world or delta. Two goroutines
-// serve it: gRPC's handler goroutine, which sends what a publish changed
-// when the publishing goroutine cannot send it itself (push), and one that
-// receives and handles requests; mu makes the three take turns.
+// serve it, as gRPC allows (one may send while another receives):
+//
+//   - the receiver receives and handles requests: it updates the stream's
+//     state and queues the responses they call for (outbox);
+//   - gRPC's handler goroutine is the only one that sends. Woken by a
+//     publish or by the receiver, it brings the stream up to its group's
+//     snapshot, takes the outbox, and sends it with mu released, so a
+//     client slow to read holds up neither its receiver nor a publish.
+//
+// A response is accounted for (nonce, what the subscription holds, what
+// it waits for) when it is queued: an answer to it cannot arrive before it
+// is sent.
 //
 // A publish costs a stream only what differs for it: the group's builds
 // carry what changed since the build before (worked out once per group and
@@ -35,25 +44,25 @@ type stream struct {
 	id        int64
 	delta     bool
 	fixedType string        // the type of a single-type service; "" on ADS
-	wakeCh    chan struct{} // a publish changed the group; capacity 1
+	wakeCh    chan struct{} // a publish changed the group, or the outbox has responses; capacity 1
 	// open counts the subscriptions not waiting for an answer. A stream
 	// with none is not woken by a publish: each answer is followed by a
 	// response with whatever is newest, and under constant churn nearly
 	// every stream is waiting for one.
 	open atomic.Int32
 
-	mu     sync.Mutex // guards what follows, up to statusMu
-	closed bool       // the handler has returned: nothing more is sent
-	group  *group     // nil until the first request names the node
+	mu     sync.Mutex     // guards what follows, up to statusMu
+	closed bool           // the handler has returned: nothing more is sent
+	outbox []*wireMessage // responses queued for the handler to send, in order
+	group  *group         // nil until the first request names the node
 	subs   [numTypes]*subscription
 	seq    uint64
 	// held says a listeners or routes push waits for the client to warm
 	// the clusters it was just sent (settling).
 	held bool
 
-	send    func(*wireMessage) error // the stream's SendMsg
-	sendErr error                    // a send made by push failed
-	peer    peerIdentity             // the client, as its connection says (auth.go)
+	send func(*wireMessage) error // the stream's SendMsg; the handler's alone
+	peer peerIdentity             // the client, as its connection says (auth.go)
 
 	statusMu  sync.Mutex // guards what follows, read by Proxies
 	node      *corev3.Node
@@ -61,84 +70,35 @@ type stream struct {
 	status    [numTypes]TypeStatus
 }
 
-// wake brings the stream up to its group's new snapshot, if it has a
-// subscription to bring up to it: on the calling goroutine when that is
-// one response that cannot wait (push), else by waking the handler. The
-// snapshot is stored before wake reads open, and an answer counts in open
-// before respond reads the snapshot: one of the two sees the other.
+// wake tells the stream that its group's snapshot changed, if it has a
+// subscription to bring up to it. It never waits: the handler does the
+// work. The snapshot is stored before wake reads open, and an answer
+// counts in open before respond reads the snapshot: one of the two sees
+// the other.
 func (st *stream) wake() {
-	if st.open.Load() == 0 || st.push() {
-		return
+	if st.open.Load() > 0 {
+		st.signal()
 	}
+}
+
+// signal wakes the handler; a wake already pending covers this one, since
+// the handler reads the newest snapshot and the whole outbox.
+func (st *stream) signal() {
 	select {
 	case st.wakeCh <- struct{}{}:
-	default: // already woken; it reads the newest snapshot when it runs
+	default:
 	}
-}
-
-// push sends, on the calling goroutine, what a publish changed for a quiet
-// stream, and says whether that was all. Waking the handler to send it
-// costs a goroutine switch per Envoy per change; at a thousand Envoys that
-// was about a tenth of the replica's CPU.
-//
-// The caller must not wait: it is the one waking every stream of a
-// publish. So push gives up, leaving the rest to the handler, when the
-// receiver holds the stream, when any subscription waits for an answer, or
-// once it has sent one response and another type is behind too. gRPC-Go's
-// SendMsg waits only while the stream's earlier responses are not yet
-// written out; a stream whose every response was answered has had them
-// all written, so its first send goes through at once, and a second could
-// wait behind the first.
-func (st *stream) push() bool {
-	if !st.mu.TryLock() {
-		return false
-	}
-	defer st.mu.Unlock()
-	if st.closed || st.sendErr != nil || st.group == nil {
-		return st.closed
-	}
-	for _, sub := range st.subs {
-		if sub != nil && sub.waiting {
-			return false
-		}
-	}
-	sent := false
-	for typ := range numTypes {
-		sub := st.subs[typ]
-		if sub == nil {
-			continue
-		}
-		if sent && st.behind(typ) {
-			return false
-		}
-		if err := st.respond(typ, nil); err != nil {
-			st.sendErr = err // the handler ends the stream with it
-			return false
-		}
-		sent = sent || sub.waiting
-	}
-	return true
-}
-
-// behind says whether respond might send typ something.
-func (st *stream) behind(typ typeIdx) bool {
-	sub := st.subs[typ]
-	snap := st.group.snap.Load()
-	return snap != nil && !sub.waiting && (sub.sent != snap.types[typ] || sub.initial != nil)
 }
 
 // serve runs a stream until the client ends it, it fails, or the server
 // stops. recv receives the next request into the one it is given, and
-// handle deals with one request.
-//
-// Requests are handled on the goroutine that receives them, and wakes that
-// push could not serve on the handler's; mu makes them take turns. An ACK
-// thus costs no hand-over between goroutines, nor does most of a publish:
-// at a thousand Envoys per change, each is a thousand fewer goroutine
-// switches.
+// handle deals with one request; both run on the receiver, which the
+// server's receivers count (Server.Wait).
 func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) error, handle func(*Req) error) error {
 	failed := make(chan error, 1)
+	st.srv.receivers.Add(1)
 	go func() {
+		defer st.srv.receivers.Done()
 		// One request, decoded into again for each message: handle keeps
 		// none of it but what decoding made new (node, error detail, names
 		// and versions, each its own), and it is reset after each, so an
@@ -146,15 +106,11 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 		req := new(Req)
 		reset, _ := any(req).(interface{ Reset() })
 		for {
+			// RecvMsg returns once the handler has returned: the
+			// receiver never outlives its stream by more than that.
 			err := recv(req)
 			if err == nil {
-				st.mu.Lock()
-				if st.closed {
-					st.mu.Unlock()
-					return
-				}
-				err = handle(req)
-				st.mu.Unlock()
+				err = st.handle(func() error { return handle(req) })
 			}
 			if reset != nil {
 				reset.Reset()
@@ -165,12 +121,14 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 			}
 		}
 	}()
-	// Nothing may send once the handler has returned.
+	// Nothing is queued once the handler has returned.
 	defer func() {
 		st.mu.Lock()
 		st.closed = true
+		st.outbox = nil
 		st.mu.Unlock()
 	}()
+	var sending []*wireMessage
 	for {
 		select {
 		case err := <-failed:
@@ -180,13 +138,14 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 			return err
 		case <-st.wakeCh:
 			st.mu.Lock()
-			err := st.sendErr
-			if err == nil {
-				err = st.flush()
-			}
+			st.flush()
+			sending, st.outbox = st.outbox, sending[:0]
 			st.mu.Unlock()
-			if err != nil {
-				return err
+			for i, msg := range sending {
+				if err := st.send(msg); err != nil {
+					return err
+				}
+				sending[i] = nil // sent: the encoding is the group's to drop
 			}
 		case <-ctx.Done():
 			return nil
@@ -194,6 +153,23 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 			return nil
 		}
 	}
+}
+
+// handle runs one request's handling under mu and wakes the handler if it
+// queued responses; a plain ACK queues none and costs no wake.
+func (st *stream) handle(h func() error) error {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return io.EOF
+	}
+	err := h()
+	queued := len(st.outbox) > 0
+	st.mu.Unlock()
+	if queued {
+		st.signal()
+	}
+	return err
 }
 
 // identify joins the node's group on the first request, if the client may
@@ -256,13 +232,13 @@ func (st *stream) onDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 			sub.initial = held // a reconnect: respond compares it with what is served
 		}
 		st.subs[typ] = sub
-		return st.respond(typ, nil)
+		st.respond(typ, nil)
+		return nil
 	}
 	added := sub.subscribe(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
-	if err := st.respond(typ, added); err != nil { // after an ACK, what was published while the client applied the last response
-		return err
-	}
-	return st.release()
+	st.respond(typ, added) // after an ACK, what was published while the client applied the last response
+	st.release()
+	return nil
 }
 
 // onSotw handles one state-of-the-world request.
@@ -285,7 +261,8 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest, sameNames bool) erro
 			st.holds(typ, v)
 		}
 		st.subs[typ] = sub
-		return st.respond(typ, nil)
+		st.respond(typ, nil)
+		return nil
 	}
 	if nonce := req.GetResponseNonce(); nonce != "" {
 		if nonce != sub.nonce {
@@ -298,10 +275,9 @@ func (st *stream) onSotw(req *discoveryv3.DiscoveryRequest, sameNames bool) erro
 	if !sameNames {
 		added = sub.replace(req.GetResourceNames())
 	}
-	if err := st.respond(typ, added); err != nil {
-		return err
-	}
-	return st.release()
+	st.respond(typ, added)
+	st.release()
+	return nil
 }
 
 // newSubscription starts a subscription of the stream, not waiting.
@@ -324,34 +300,31 @@ func (st *stream) setWaiting(sub *subscription, waiting bool) {
 }
 
 // flush brings every subscribed type up to the group's snapshot.
-func (st *stream) flush() error {
+func (st *stream) flush() {
 	for typ := range numTypes {
 		if st.subs[typ] != nil {
-			if err := st.respond(typ, nil); err != nil {
-				return err
-			}
+			st.respond(typ, nil)
 		}
 	}
-	return nil
 }
 
-// respond sends what the client lacks of one type, if anything. added are
-// names it has just subscribed to.
-func (st *stream) respond(typ typeIdx, added []string) error {
+// respond queues what the client lacks of one type, if anything. added
+// are names it has just subscribed to.
+func (st *stream) respond(typ typeIdx, added []string) {
 	if st.group == nil {
-		return nil
+		return
 	}
 	snap := st.group.snap.Load()
 	if snap == nil {
-		return nil // the group's first publish wakes the stream
+		return // the group's first publish wakes the stream
 	}
 	cur, sub := snap.types[typ], st.subs[typ]
 	if len(added) == 0 && (sub.waiting || (sub.sent == cur && sub.initial == nil)) {
-		return nil // nothing new, or the client has yet to answer the last response
+		return // nothing new, or the client has yet to answer the last response
 	}
 	if len(added) == 0 && (typ == listenersIdx || typ == routesIdx) && st.settling() {
 		st.held = true // release sends it
-		return nil
+		return
 	}
 	sub.resolveClaim(cur)
 	prev := sub.sent
@@ -370,13 +343,13 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		// empty answer would cost it, and the replica, a round trip per
 		// type during a reconnect storm.
 		if len(res) == 0 && len(removed) == 0 && !(first && sub.wildcard && !reconnect) {
-			return nil
+			return
 		}
 		sub.nonce = st.nonce(cur.version)
 		msg = deltaResponse(cur.version, typeURLs[typ], sub.nonce, res, removed)
 	} else {
 		if !moved && len(res) == 0 {
-			return nil
+			return
 		}
 		if typ.fullState() {
 			res = sub.all(cur) // every response of these types holds them all
@@ -392,13 +365,10 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 		sub.warms = first || len(added) > 0
 	}
 	st.sent(typ, cur.version, len(res))
-	if err := st.send(msg); err != nil {
-		return err
-	}
+	st.outbox = append(st.outbox, msg)
 	if typ == clustersIdx && st.delta && !first && !reconnect {
-		return st.resendEndpoints(prev, res)
+		st.resendEndpoints(prev, res)
 	}
-	return nil
 }
 
 // resendEndpoints sends again the load assignments of clusters the client
@@ -407,10 +377,10 @@ func (st *stream) respond(typ typeIdx, added []string) error {
 // (its EDS subscription does not change), so without this a changed
 // cluster would wait out its initial fetch timeout (15 s) before taking
 // over; the old one serves meanwhile.
-func (st *stream) resendEndpoints(prev *builtType, sent []*resource) error {
+func (st *stream) resendEndpoints(prev *builtType, sent []*resource) {
 	eds := st.subs[endpointsIdx]
 	if eds == nil || prev == nil {
-		return nil
+		return
 	}
 	var names []string
 	for _, r := range sent {
@@ -418,10 +388,9 @@ func (st *stream) resendEndpoints(prev *builtType, sent []*resource) error {
 			names = append(names, r.name)
 		}
 	}
-	if len(names) == 0 {
-		return nil
+	if len(names) > 0 {
+		st.respond(endpointsIdx, names)
 	}
-	return st.respond(endpointsIdx, names)
 }
 
 // settling says the client on an aggregated stream has yet to apply a
@@ -441,21 +410,18 @@ func (st *stream) settling() bool {
 	return c != nil && c.waiting && c.warms || e != nil && e.waiting && e.warms
 }
 
-// release sends the listeners and routes held while the client settled,
+// release queues the listeners and routes held while the client settled,
 // once it has.
-func (st *stream) release() error {
+func (st *stream) release() {
 	if !st.held || st.settling() {
-		return nil
+		return
 	}
 	st.held = false
 	for _, typ := range [...]typeIdx{listenersIdx, routesIdx} {
 		if st.subs[typ] != nil {
-			if err := st.respond(typ, nil); err != nil {
-				return err
-			}
+			st.respond(typ, nil)
 		}
 	}
-	return nil
 }
 
 // nonce numbers a response and carries its version, so that an ACK says

@@ -158,6 +158,7 @@ func serve(cfg *serveConfig) error {
 		<-gctx.Done()
 		draining.Store(true)
 		drain(log, grpcServer, cfg.drainTimeout)
+		xds.Wait() // every stream's handler has returned: their receivers end
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return admin.Shutdown(shutdownCtx)
