@@ -36,8 +36,8 @@ type WatcherConfig struct {
 }
 
 // Watcher turns the keyspace into model snapshots: one consistent load at
-// revision R, a watch from R+1, a reload on compaction. One goroutine, the
-// one in Run, owns all of its state.
+// revision R, a watch from R (its events at R skipped), a reload on
+// compaction. One goroutine, the one in Run, owns all of its state.
 type Watcher struct {
 	cfg      WatcherConfig
 	log      *zap.Logger

@@ -120,9 +120,9 @@ func decodeSotwFields(b []byte, m *discoveryv3.DiscoveryRequest, names bool) err
 }
 
 // sotwRequest is a state-of-the-world request as a stream receives it. A
-// client repeats every name it wants with each ACK: at a hundred clusters,
-// copying and decoding those names, and the garbage they made, was a fifth
-// of the replica's work per ACK at 10,000 clients. The codec compares them
+// client repeats every name it wants with each ACK, and copying and
+// decoding them would be most of an ACK's cost (docs/bench/notes.md). The
+// codec compares them
 // where they lie with the names the stream's subscription of the type
 // holds (held), and when they are the same it leaves them out:
 // ResourceNames stays empty, sameNames is set, and nothing is copied.

@@ -114,9 +114,8 @@ func assemble(fields []protowire.Number, version, typeURL, nonce string, res []*
 	// gRPC hands a buffer back to its pool once written only if its
 	// capacity is above its pooling threshold, so even a small response
 	// takes a buffer above it: an endpoint change is a push of a few
-	// hundred bytes to every Envoy, and new buffers for them were the
-	// largest part of what a change allocated (28% at 10,000 Envoys,
-	// p1-chancery-delta-10000-allocs-*-writes.pb.gz).
+	// hundred bytes to every Envoy, and a new buffer for each would be
+	// most of what a change allocates.
 	pooled := responsePool.Get(max(size, minPooledResponse))
 	b := (*pooled)[:0]
 	for _, r := range res {
@@ -151,8 +150,7 @@ func appendString(b []byte, n protowire.Number, s string) []byte {
 type codec struct{ proto encoding.CodecV2 }
 
 // responsePool holds the buffers responses are assembled in: a response
-// is written whole before gRPC sends it, so they need no clearing
-// (p5-rate-2000-cpu.pb.gz: clearing was more than a quarter of the replica).
+// is written whole before gRPC sends it, so they need no clearing.
 var responsePool mem.BufferPool = &bufpool.Pool{}
 
 func newCodec() codec { return codec{proto: encoding.GetCodecV2("proto")} }

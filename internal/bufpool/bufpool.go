@@ -3,9 +3,8 @@
 // gRPC's default pool clears every buffer it hands out, and hands out a
 // 1 MiB buffer for anything above 32 KiB. Where a buffer is always
 // written whole before it is read, as a response assembled for gRPC to send
-// or a frame gRPC reads into, that clearing is all cost: under endpoint
-// churn, where a push carries tens of kilobytes, it was more than a quarter
-// of the replica's CPU.
+// or a frame gRPC reads into, that clearing is all cost, paid on every
+// push (measured: docs/bench/notes.md).
 package bufpool
 
 import (
