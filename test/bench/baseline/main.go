@@ -1,10 +1,20 @@
 // Command bench-baseline is the reference server the benchmarks compare
-// Chancery with: the same etcd watcher and the same translation, served the
-// way most go-control-plane users serve it: go-control-plane's stock
-// SnapshotCache keyed by node id (cache.IDHash), one snapshot per
-// connected node rebuilt on every change, and a version that is a counter
-// bumped on every change. Only the serving strategy differs from Chancery,
-// so the ratios measure that strategy.
+// Chancery with: the same etcd watcher and the same translation, served
+// with go-control-plane's stock caches and server in one of two setups
+// (-mode):
+//
+//   - per-node, the way most go-control-plane users serve it: a
+//     SnapshotCache keyed by node id (cache.IDHash), one snapshot per
+//     connected node rebuilt on every change, and a version that is a
+//     counter bumped on every change (server.go);
+//   - best, the way its most careful users do (Contour): one snapshot per
+//     node group (node.cluster) set only when the group's clusters,
+//     listeners, routes or secrets change, and the load assignments in a
+//     LinearCache updated with only those that changed, the two behind a
+//     MuxCache (best.go).
+//
+// Only the serving strategy differs from Chancery, so the ratios measure
+// that strategy.
 package main
 
 import (
@@ -26,6 +36,13 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/chancery-xds/chancery/storage"
+	"github.com/chancery-xds/chancery/storage/model"
+)
+
+// Cache setups (-mode).
+const (
+	modePerNode = "per-node"
+	modeBest    = "best"
 )
 
 type config struct {
@@ -34,7 +51,16 @@ type config struct {
 	xds     string
 	admin   string
 	replica string
+	mode    string
 	wait    time.Duration
+}
+
+// setup is one way of serving the translation through go-control-plane.
+type setup interface {
+	// apply is the watcher's callback: it serves the snapshot's translation.
+	apply(*model.Snapshot)
+	register(*grpc.Server)
+	adminHandler() http.Handler
 }
 
 func main() {
@@ -46,12 +72,17 @@ func main() {
 	fs.StringVar(&c.xds, "xds-address", "127.0.0.1:18000", "address of the xDS gRPC server")
 	fs.StringVar(&c.admin, "admin-address", "127.0.0.1:9400", "address of the admin HTTP server (/readyz, /metrics, /debug/pprof/)")
 	fs.StringVar(&c.replica, "replica-id", "baseline", "name in logs")
+	fs.StringVar(&c.mode, "mode", modePerNode, "cache setup: per-node (a snapshot per node id, rebuilt on every change) or best (a snapshot per node group, load assignments in a LinearCache, behind a MuxCache)")
 	fs.DurationVar(&c.wait, "coalesce", 5*time.Millisecond, "the watcher's coalescing window, as Chancery's")
 	err := fs.Parse(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
 	if err != nil {
+		os.Exit(2)
+	}
+	if c.mode != modePerNode && c.mode != modeBest {
+		fmt.Fprintf(os.Stderr, "bench-baseline: -mode %q: want %s or %s\n", c.mode, modePerNode, modeBest)
 		os.Exit(2)
 	}
 	for _, e := range strings.Split(etcd, ",") {
@@ -70,7 +101,7 @@ func serve(c config) error {
 	if err != nil {
 		return err
 	}
-	log = log.With(zap.String("replica", c.replica))
+	log = log.With(zap.String("replica", c.replica), zap.String("mode", c.mode))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -79,7 +110,12 @@ func serve(c config) error {
 		return err
 	}
 	defer cli.Close()
-	b := newBaseline(ctx, log)
+	var b setup
+	if c.mode == modeBest {
+		b = newBest(ctx, log)
+	} else {
+		b = newBaseline(ctx, log)
+	}
 	watcher := storage.NewWatcher(storage.WatcherConfig{Client: cli, Keyspace: storage.NewKeyspace(c.prefix), Coalesce: c.wait, Logger: log.Named("watcher")})
 
 	xdsListener, err := net.Listen("tcp", c.xds)

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"net/http/pprof"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -16,9 +12,6 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
@@ -26,20 +19,18 @@ import (
 	"github.com/chancery-xds/chancery/translator"
 )
 
-// baseline serves per-node snapshots from the stock cache.
+// baseline serves per-node snapshots from the stock cache (-mode per-node).
 type baseline struct {
+	*admin
 	log   *zap.Logger
 	cache cachev3.SnapshotCache
 	xds   serverv3.Server
-	reg   *prometheus.Registry
 
 	mu      sync.Mutex
 	res     *translator.Resources // latest translation; nil before the first load
 	version int64                 // bumped on every change, as a counter version is
 	nodes   map[string]*node      // node id -> its group and open streams
 	streams map[int64]string      // stream id -> node id
-	ready   atomic.Bool
-	rebuild prometheus.Histogram
 }
 
 type node struct {
@@ -49,17 +40,12 @@ type node struct {
 
 func newBaseline(ctx context.Context, log *zap.Logger) *baseline {
 	b := &baseline{
+		admin:   newAdmin(),
 		log:     log,
 		cache:   cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
-		reg:     prometheus.NewRegistry(),
 		nodes:   map[string]*node{},
 		streams: map[int64]string{},
-		rebuild: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "chancery_rebuild_seconds", Help: "Time to translate and set every node's snapshot.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}),
 	}
-	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), b.rebuild)
 	b.xds = serverv3.NewServer(ctx, b.cache, serverv3.CallbackFuncs{
 		StreamRequestFunc:      func(id int64, req *discoveryv3.DiscoveryRequest) error { b.seen(id, req.GetNode()); return nil },
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error { b.seen(id, req.GetNode()); return nil },
@@ -85,8 +71,7 @@ func (b *baseline) apply(snap *model.Snapshot) {
 		b.setSnapshot(id, n.group)
 	}
 	b.mu.Unlock()
-	b.ready.Store(true)
-	b.rebuild.Observe(time.Since(start).Seconds())
+	b.rebuilt(start)
 }
 
 // setSnapshot builds one node's snapshot; the caller holds b.mu.
@@ -153,21 +138,6 @@ func (b *baseline) closed(id int64) {
 			b.cache.ClearSnapshot(nodeID)
 		}
 	}
-}
-
-func (b *baseline) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !b.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	return mux
 }
 
 func asResources[T types.Resource](in []T) []types.Resource {

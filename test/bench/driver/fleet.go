@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +24,9 @@ type fleetOptions struct {
 	clients int
 	xds     []string // addresses, the first one first
 	prefix  string   // etcd mode
+	// transport is the fleet's gRPC client (not in etcd mode); empty means
+	// the run's (the first -fleet-transport).
+	transport string
 }
 
 // fleetProc is a running bench-fleet and its API.
@@ -37,7 +43,7 @@ func (d *driver) startFleet(ctx context.Context, o fleetOptions) (*fleetProc, er
 	if o.mode == "etcd" {
 		args = append(args, "-etcd", d.etcd.endpoint, "-prefix", o.prefix)
 	} else {
-		args = append(args, "-xds", strings.Join(o.xds, ","), "-transport", d.cfg.fleetTransport)
+		args = append(args, "-xds", strings.Join(o.xds, ","), "-transport", cmp.Or(o.transport, d.cfg.transport()))
 	}
 	p, line, err := d.procs.start(o.name, d.bin("bench-fleet"), args, true)
 	if err != nil {
@@ -164,6 +170,41 @@ func (f *fleetProc) waitDelivered(ctx context.Context, seq uint64, n int, timeou
 		}
 		if err := sleep(ctx, 2*time.Millisecond); err != nil {
 			return r, err
+		}
+	}
+}
+
+// checkInitialSync waits until the fleet, synced, has received at least
+// every resource of the keyspace (spec) once per client: a server that
+// answered each type but left resources out fails the run here. Resources
+// received more than once (state-of-the-world resends) count again, so
+// this is a lower bound, not an exact count.
+func (d *driver) checkInitialSync(ctx context.Context, f *fleetProc, n int) error {
+	spec := d.spec()
+	want := map[string]int64{"clusters": int64(spec.Services), "endpoints": int64(spec.Services), "listeners": 1, "routes": 1}
+	if spec.Certificate != nil {
+		want["secrets"] = 1
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sum, err := f.summary()
+		if err != nil {
+			return err
+		}
+		short := ""
+		for _, t := range slices.Sorted(maps.Keys(want)) {
+			if got := sum.Resources[t]; got < want[t]*int64(n) {
+				short += fmt.Sprintf(" %s %d of %d", t, got, want[t]*int64(n))
+			}
+		}
+		if short == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fleet synced, but received fewer resources than %d clients need:%s", n, short)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

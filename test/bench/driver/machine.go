@@ -13,16 +13,19 @@ import (
 // Machine is what the run ran on. The load averages matter: the
 // benchmarks share two cores with whatever else runs.
 type Machine struct {
-	CPU        string  `json:"cpu"`
-	Cores      int     `json:"cores"`
-	MemoryGiB  float64 `json:"memory_gib"`
-	Kernel     string  `json:"kernel"`
-	Go         string  `json:"go"`
-	Commit     string  `json:"commit"`
-	Etcd       string  `json:"etcd"`
-	Envoy      string  `json:"envoy"`
-	LoadBefore string  `json:"load_before"`
-	LoadAfter  string  `json:"load_after"`
+	CPU       string  `json:"cpu"`
+	Cores     int     `json:"cores"`
+	MemoryGiB float64 `json:"memory_gib"`
+	Kernel    string  `json:"kernel"`
+	Go        string  `json:"go"`
+	Commit    string  `json:"commit"`
+	Etcd      string  `json:"etcd"`
+	Envoy     string  `json:"envoy"`
+	// GoControlPlane is the version of go-control-plane the baselines are
+	// built with, from go.mod.
+	GoControlPlane string `json:"go_control_plane,omitempty"`
+	LoadBefore     string `json:"load_before"`
+	LoadAfter      string `json:"load_after"`
 }
 
 func machine(root string) Machine {
@@ -53,7 +56,22 @@ func machine(root string) Machine {
 	m.Commit = firstLine(exec.Command("git", "-C", root, "describe", "--always", "--dirty"))
 	m.Etcd = firstLine(exec.Command(filepath.Join(root, "bin", "etcd"), "--version"))
 	m.Envoy = firstLine(exec.Command(filepath.Join(root, "bin", "envoy"), "--version"))
+	m.GoControlPlane = requiredVersion(filepath.Join(root, "go.mod"), "github.com/envoyproxy/go-control-plane")
 	return m
+}
+
+// requiredVersion is the version go.mod requires of a module, or "".
+func requiredVersion(gomod, module string) string {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == module {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // firstLine is the first non-empty line a command prints, or "".

@@ -1,6 +1,8 @@
 // Command bench-driver runs Chancery's benchmarks (make bench): a real etcd,
-// Chancery replicas, the stock go-control-plane baseline, simulated fleets
-// (bench-fleet) and real Envoys, all on loopback. It writes
+// Chancery replicas, go-control-plane's stock caches and server in two
+// setups (bench-baseline: per node id, and the best, per node group with a
+// LinearCache), simulated fleets (bench-fleet) and real Envoys, all on
+// loopback. It writes
 // docs/benchmarks.md, docs/benchmarks.json and docs/bench/*.png.
 package main
 
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,20 +30,23 @@ import (
 
 // config is the driver's command line.
 type config struct {
-	scale          string
-	only           map[string]bool // phases to run; empty means all
-	root           string          // repository root: bin/, docs/, scripts/
-	out            string          // where the report goes
-	workDir        string
-	chanceryArgs   []string
-	fleetTransport string
-	profile        bool // save pprof profiles of the replicas under <work>/profiles
-	profileSeconds int
-	render         bool            // only rewrite the report from benchmarks.json
-	merge          bool            // keep the phases of the earlier report that this run does not run
-	p1Runs         map[string]bool // P1 runs to make, as server/mode/clients; empty means all
-	p5Rates        []int           // P5 write rates; empty means the scale's
-	tls            bool            // the shared keyspace's listener is https, with a certificate secret
+	scale        string
+	only         map[string]bool // phases to run; empty means all
+	root         string          // repository root: bin/, docs/, scripts/
+	out          string          // where the report goes
+	workDir      string
+	chanceryArgs []string
+	// fleetTransports are the fleet's gRPC clients: the first for every
+	// phase, the others for P1 (with P3) and P4 again.
+	fleetTransports []string
+	profile         bool // save pprof profiles of the replicas under <work>/profiles
+	profileSeconds  int
+	render          bool            // only rewrite the report from benchmarks.json
+	merge           bool            // keep the phases of the earlier report that this run does not run
+	p1Runs          map[string]bool // P1 runs to make, as server/mode/clients[/transport]; empty means all
+	p4Runs          map[string]bool // P4 runs to make, as server/mode[/transport]; empty means all
+	p5Rates         []int           // P5 write rates; empty means the scale's
+	tls             bool            // the shared keyspace's listener is https, with a certificate secret
 }
 
 // driver runs one benchmark run.
@@ -74,7 +80,7 @@ func main() {
 
 func parseFlags() (config, error) {
 	var c config
-	var only, extra, p1Runs, p5Rates string
+	var only, extra, transports, p1Runs, p4Runs, p5Rates string
 	scale := os.Getenv("BENCH_SCALE")
 	if scale == "" {
 		scale = "small"
@@ -85,10 +91,11 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.out, "out", "", "directory for benchmarks.md, benchmarks.json and bench/ (default <root>/docs)")
 	flag.StringVar(&c.workDir, "work", "", "directory for logs and data (default a new one under the system temp dir, kept)")
 	flag.StringVar(&extra, "chancery-args", "", "extra arguments for chancery serve, space-separated")
-	flag.StringVar(&c.fleetTransport, "fleet-transport", "h2", "the fleet's gRPC client: h2 (its own, lean as Envoy's) or grpc (gRPC-Go's)")
+	flag.StringVar(&transports, "fleet-transport", "h2", "the fleet's gRPC client: h2 (its own, lean as Envoy's) or grpc (gRPC-Go's); a list (h2,grpc) runs P1 and P4 again on each one after the first")
 	flag.BoolVar(&c.profile, "profile", false, "save CPU and heap profiles of the replicas under test in <work>/profiles")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 5, "length of each CPU profile")
-	flag.StringVar(&p1Runs, "p1-runs", "", "comma-separated P1 runs to make, as server/mode/clients (chancery/delta/10000); default all of the scale's")
+	flag.StringVar(&p1Runs, "p1-runs", "", "comma-separated P1 runs to make, as server/mode/clients (chancery/delta/10000), on every -fleet-transport, or server/mode/clients/transport (baseline-best/sotw/1000/grpc); default all of the scale's")
+	flag.StringVar(&p4Runs, "p4-runs", "", "comma-separated P4 runs to make, as server/mode (baseline-best/delta) or server/mode/transport; default all")
 	flag.StringVar(&p5Rates, "p5-rates", "", "comma-separated P5 write rates per second; default the scale's")
 	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")
 	flag.BoolVar(&c.tls, "tls", false, "make the listener of the floor, P1, P4 and P5 keyspace https, with a self-signed certificate secret every group gets over SDS")
@@ -103,11 +110,19 @@ func parseFlags() (config, error) {
 			c.only[strings.ToLower(p)] = true
 		}
 	}
-	c.p1Runs = map[string]bool{}
-	for _, r := range strings.Split(p1Runs, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			c.p1Runs[r] = true
+	c.p1Runs, c.p4Runs = set(p1Runs), set(p4Runs)
+	for t := range set(transports) {
+		if t != "h2" && t != "grpc" {
+			return c, fmt.Errorf("-fleet-transport: %q is not h2 or grpc", t)
 		}
+	}
+	for _, t := range strings.Split(transports, ",") {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(c.fleetTransports, t) {
+			c.fleetTransports = append(c.fleetTransports, t)
+		}
+	}
+	if len(c.fleetTransports) == 0 {
+		return c, errors.New("-fleet-transport: none given")
 	}
 	for _, r := range strings.Split(p5Rates, ",") {
 		if r = strings.TrimSpace(r); r != "" {
@@ -128,6 +143,28 @@ func parseFlags() (config, error) {
 		c.out = filepath.Join(root, "docs")
 	}
 	return c, nil
+}
+
+// set splits a comma-separated list.
+func set(list string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range strings.Split(list, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out[r] = true
+		}
+	}
+	return out
+}
+
+// transport is the fleet's gRPC client of every phase: the first of
+// -fleet-transport.
+func (c config) transport() string { return c.fleetTransports[0] }
+
+// wanted reports whether a run filter (-p1-runs, -p4-runs) selects the run
+// key names on transport: an entry names it on every transport, or with
+// "/transport" on that one only.
+func wanted(filter map[string]bool, key, transport string) bool {
+	return len(filter) == 0 || filter[key] || filter[key+"/"+transport]
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -166,10 +203,14 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	d.report.Machine = machine(cfg.root)
-	d.report.FleetTransport = cfg.fleetTransport
+	d.report.FleetTransport = cfg.transport()
+	d.report.ExtraTransports = cfg.fleetTransports[1:]
 	d.report.Command = "make bench"
+	if ts := strings.Join(cfg.fleetTransports, ","); ts != "h2" {
+		d.report.Command = "BENCH_ARGS='-fleet-transport " + ts + "' " + d.report.Command
+	}
 	if cfg.scale != "small" {
-		d.report.Command = "BENCH_SCALE=" + cfg.scale + " make bench"
+		d.report.Command = "BENCH_SCALE=" + cfg.scale + " " + d.report.Command
 	}
 	fmt.Printf("bench: %s scale, logs in %s\n", cfg.scale, dir)
 
@@ -260,6 +301,7 @@ func render(cfg config) error {
 		return fmt.Errorf("benchmarks.json: unknown scale %q", r.Scale)
 	}
 	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "plots not drawn") })
+	r.normalize()
 	d := &driver{cfg: cfg, scale: sc, report: r}
 	return d.writeReport()
 }
@@ -282,32 +324,59 @@ func (d *driver) mergeEarlier() error {
 	if old.Scale != d.report.Scale {
 		return fmt.Errorf("-merge: the earlier report is at scale %s, this run at %s", old.Scale, d.report.Scale)
 	}
-	ran := func(phase string) bool {
-		phase = strings.ToLower(phase)
-		if phase == "p3" {
-			phase = "p1" // P3 is measured within P1's runs
+	old.normalize()
+	if old.FleetTransport != d.report.FleetTransport {
+		return fmt.Errorf("-merge: the earlier report's fleet ran on %s, this run's on %s (the first -fleet-transport)", old.FleetTransport, d.report.FleetTransport)
+	}
+	ranPhase := func(phase string) bool { return d.ranPhase(phase) }
+	extra := map[string]bool{}
+	for _, t := range d.report.ExtraTransports {
+		extra[t] = true
+	}
+	// kept notes a row of the earlier report that stays: its transport is
+	// one of the report's, and a phase that ran again keeps, besides this
+	// run's commit, the one its earlier rows ran at.
+	kept := func(k row) {
+		if k.transport != "" && k.transport != d.report.FleetTransport {
+			extra[k.transport] = true
 		}
-		return len(d.cfg.only) == 0 || d.cfg.only[phase]
+		if phase := measuredIn(k.phase); ranPhase(phase) {
+			key := phase + earlierRows
+			d.report.Commits[key] = cmp.Or(old.Commits[key], old.Commits[phase], old.Machine.Commit)
+		}
 	}
 	for _, m := range old.Metrics {
-		if !ran(m.Phase) {
+		if isRatio(m) {
+			continue // worked out again over the merged rows (writeReport)
+		}
+		if !d.measured(m.row()) {
 			d.report.Metrics = append(d.report.Metrics, m)
+			kept(m.row())
 		}
 	}
 	for name, v := range old.Series {
-		if phase, _, _ := strings.Cut(name, "/"); !ran(phase) {
+		if k := old.seriesRow(name); !d.measured(k) {
 			d.report.Series[name] = v
+			kept(k)
 		}
 	}
 	for phase, v := range old.Seconds {
-		if !ran(phase) {
+		if !ranPhase(phase) {
 			d.report.Seconds[phase] = v
 			// A report from before phases had commits ran at its machine's.
 			d.report.Commits[phase] = cmp.Or(old.Commits[phase], old.Machine.Commit)
+			if c, ok := old.Commits[phase+earlierRows]; ok {
+				d.report.Commits[phase+earlierRows] = c
+			}
 		}
 	}
+	d.report.ExtraTransports = slices.Sorted(maps.Keys(extra))
 	for _, e := range old.Errors {
-		if phase, _, _ := strings.Cut(e, ":"); !ran(phase) {
+		k := errorRow(e)
+		if k.transport == "" && k.server != "" && perTransport(k.phase) {
+			k.transport = old.FleetTransport // written before errors named it
+		}
+		if !d.measured(k) {
 			d.report.Errors = append(d.report.Errors, e)
 		}
 	}
@@ -316,26 +385,86 @@ func (d *driver) mergeEarlier() error {
 	return nil
 }
 
+// earlierRows marks, in Commits, the commit of the rows a merged report
+// kept of a phase that ran again ("P1 (earlier rows)").
+const earlierRows = " (earlier rows)"
+
+// measuredIn is the phase whose runs measure a phase's rows: P3's are P1's.
+func measuredIn(phase string) string {
+	if strings.EqualFold(phase, "P3") {
+		return "P1"
+	}
+	return phase
+}
+
+// ranPhase reports whether this run ran a phase (P3 within P1).
+func (d *driver) ranPhase(phase string) bool {
+	return len(d.cfg.only) == 0 || d.cfg.only[strings.ToLower(measuredIn(phase))]
+}
+
+// measured reports whether this run measured row k: its phase ran and, for
+// P1 (P3) and P4, on k's transport, with k's server, mode and scale
+// selected (-p1-runs, -p4-runs). A merge keeps the earlier report's rows
+// this run did not measure.
+func (d *driver) measured(k row) bool {
+	if !d.ranPhase(k.phase) {
+		return false
+	}
+	if !perTransport(k.phase) || k.server == "" {
+		return true
+	}
+	if !slices.Contains(d.cfg.fleetTransports, k.transport) {
+		return false
+	}
+	if measuredIn(k.phase) == "P4" {
+		return wanted(d.cfg.p4Runs, k.server+"/"+k.mode, k.transport)
+	}
+	return wanted(d.cfg.p1Runs, k.server+"/"+k.mode+"/"+strings.TrimPrefix(k.scale, "clients="), k.transport)
+}
+
+// errorRow returns the row a phase error names ("P1 chancery delta
+// clients=100 fleet=grpc: ..."), as far as it names one.
+func errorRow(e string) row {
+	head, _, _ := strings.Cut(e, ":")
+	fields := strings.Fields(head)
+	if len(fields) == 0 {
+		return row{}
+	}
+	k := row{phase: fields[0]}
+	for i, f := range fields[1:] {
+		switch {
+		case strings.HasPrefix(f, "fleet="):
+			k.transport = strings.TrimPrefix(f, "fleet=")
+		case strings.HasPrefix(f, "clients="):
+			k.scale = f
+		case i == 0:
+			k.server = f
+		case i == 1:
+			k.mode = f
+		}
+	}
+	return k
+}
+
 // floorRatios adds P1's p50 over the floor's p50 wherever the report has
 // both and not yet the ratio, whichever runs measured them (-merge).
 func (r *Report) floorRatios() {
 	var floor float64
-	have := map[[3]string]bool{}
+	have := map[row]bool{}
 	for _, m := range r.Metrics {
 		switch {
 		case m.Phase == "floor" && m.Name == "put_to_watch_p50":
 			floor = m.Value
 		case m.Phase == "P1" && m.Name == "propagation_p50_vs_floor":
-			have[[3]string{m.Server, m.Mode, m.Scale}] = true
+			have[m.row()] = true
 		}
 	}
 	if floor <= 0 {
 		return
 	}
 	for _, m := range r.Metrics {
-		if m.Phase == "P1" && m.Name == "propagation_p50" && !have[[3]string{m.Server, m.Mode, m.Scale}] {
-			r.add(Metric{Phase: "P1", Name: "propagation_p50_vs_floor", Server: m.Server, Mode: m.Mode, Scale: m.Scale,
-				Value: round(m.Value/floor, 1), Unit: "x", Note: "p50 over the bare etcd watcher's p50"})
+		if m.Phase == "P1" && m.Name == "propagation_p50" && !have[m.row()] {
+			r.add(m.row().metric("propagation_p50_vs_floor", round(m.Value/floor, 1), "x", "p50 over the bare etcd watcher's p50"))
 		}
 	}
 }

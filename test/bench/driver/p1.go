@@ -32,52 +32,47 @@ func (d *driver) floor(ctx context.Context) error {
 	}
 	if len(lats) > 0 {
 		q := benchapi.Exact(lats)
-		d.report.quantileMetrics("floor", "put_to_watch", "etcd", "", "watchers=1", q)
-		d.report.series("floor/etcd/watchers=1", lats)
+		k := row{phase: "floor", server: "etcd", scale: "watchers=1"}
+		d.report.quantileMetrics(k, "put_to_watch", q)
+		d.report.series(d.report.seriesName(k), lats)
 	}
 	return err
 }
 
 // p1 measures propagation, Put returned to each client's ACK, for every
-// server, mode and fleet size; before the writes, with the fleet connected
-// and idle, it takes P3's memory figures from the same replica.
+// fleet transport, server, mode and fleet size; before the writes, with the
+// fleet connected and idle, it takes P3's memory figures from the same
+// replica.
 func (d *driver) p1(ctx context.Context) error {
 	prefix := d.prefix("p1")
 	if err := d.etcd.seed(ctx, prefix, workload.Objects(d.spec())); err != nil {
 		return err
 	}
-	for _, kind := range []string{chancery, baseline} {
-		for _, mode := range []string{"delta", "sotw"} {
-			for _, n := range d.scale.p1Clients {
-				if len(d.cfg.p1Runs) > 0 && !d.cfg.p1Runs[fmt.Sprintf("%s/%s/%d", kind, mode, n)] {
-					continue
-				}
-				if err := d.p1Run(ctx, prefix, kind, mode, n); err != nil {
-					d.report.errorf("P1 %s %s clients=%d: %v", kind, mode, n, err)
-					if ctx.Err() != nil {
-						return ctx.Err()
+	for _, tr := range d.cfg.fleetTransports {
+		for _, kind := range servers {
+			for _, mode := range []string{"delta", "sotw"} {
+				for _, n := range d.scale.p1Clients {
+					if !wanted(d.cfg.p1Runs, fmt.Sprintf("%s/%s/%d", kind, mode, n), tr) {
+						continue
+					}
+					k := row{phase: "P1", server: kind, mode: mode, scale: fmt.Sprintf("clients=%d", n), transport: tr}
+					if err := d.p1Run(ctx, prefix, k, n); err != nil {
+						d.report.errorf("P1 %s %s clients=%d fleet=%s: %v", kind, mode, n, tr, err)
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
 					}
 				}
-			}
-		}
-	}
-	for _, mode := range []string{"delta", "sotw"} {
-		for _, n := range d.scale.p1Clients {
-			scale := fmt.Sprintf("clients=%d", n)
-			for _, name := range []string{"propagation_p50", "propagation_p99", "propagation_max", "last_client_p50"} {
-				d.report.ratio("P1", name, mode, scale)
-			}
-			for _, name := range []string{"rss_per_client", "rss_settled_per_client", "goroutines_per_client"} {
-				d.report.ratio("P3", name, mode, scale)
 			}
 		}
 	}
 	return nil
 }
 
-func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) error {
-	name := fmt.Sprintf("p1-%s-%s-%d", kind, mode, n)
-	scale := fmt.Sprintf("clients=%d", n)
+// p1Run is one P1 run: k's server, mode and transport with n clients.
+func (d *driver) p1Run(ctx context.Context, prefix string, k row, n int) error {
+	kind, mode := k.server, k.mode
+	name := fmt.Sprintf("p1-%s-%s-%d%s", kind, mode, n, d.transportSuffix(k.transport))
 	s, err := d.startServer(ctx, kind, name, prefix)
 	if err != nil {
 		return err
@@ -87,7 +82,7 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	if err != nil {
 		return err
 	}
-	f, err := d.startFleet(ctx, fleetOptions{name: name + "-fleet", mode: mode, clients: n, xds: []string{s.xds}})
+	f, err := d.startFleet(ctx, fleetOptions{name: name + "-fleet", mode: mode, clients: n, xds: []string{s.xds}, transport: k.transport})
 	if err != nil {
 		return err
 	}
@@ -95,17 +90,22 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	if err := f.waitSynced(ctx, d.syncTimeout(n)); err != nil {
 		return err
 	}
+	if err := d.checkInitialSync(ctx, f, n); err != nil {
+		return err
+	}
 	// Per-client memory of one or a few clients is noise around the
 	// replica's own footprint.
 	if n >= 100 {
-		if err := d.p3Memory(ctx, s, kind, mode, n, idle); err != nil {
+		p3 := k
+		p3.phase = "P3"
+		if err := d.p3Memory(ctx, s, p3, n, idle); err != nil {
 			return err
 		}
 	}
 	if err := f.reset(); err != nil {
 		return err
 	}
-	profiled := d.cfg.profile && n == slices.Max(d.scale.p1Clients) && kind == chancery
+	profiled := d.cfg.profile && n == slices.Max(d.scale.p1Clients) && kind == chancery && k.transport == d.cfg.transport()
 	if profiled {
 		// What the writes allocate: go tool pprof -sample_index=alloc_space
 		// -diff_base <before> <after>. The heap profile, taken after a
@@ -126,16 +126,13 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 	_, _, fcpu := fleetCPU.finish()
 	allocAfter, gcAfter, err := s.allocAndGCs()
 	if gcErr == nil && err == nil && len(lasts) > 0 {
-		d.report.add(Metric{Phase: "P1", Name: "server_alloc_per_client_change", Server: kind, Mode: mode, Scale: scale,
-			Value: round((allocAfter-allocBefore)/float64(n)/float64(len(lasts)), 0), Unit: "bytes",
-			Note: "what the replica allocated over the writes / (clients x writes): the garbage it must collect"})
-		d.report.add(Metric{Phase: "P1", Name: "server_gcs_during_writes", Server: kind, Mode: mode, Scale: scale,
-			Value: gcAfter - gcBefore, Unit: "collections", Note: fmt.Sprintf("over %d writes", len(lasts))})
+		d.report.add(k.metric("server_alloc_per_client_change", round((allocAfter-allocBefore)/float64(n)/float64(len(lasts)), 0), "bytes",
+			"what the replica allocated over the writes / (clients x writes): the garbage it must collect"))
+		d.report.add(k.metric("server_gcs_during_writes", gcAfter-gcBefore, "collections", fmt.Sprintf("over %d writes", len(lasts))))
 	}
 	if statusAfter, err := s.metric(statusWrites); statusErr == nil && err == nil && len(lasts) > 0 {
-		d.report.add(Metric{Phase: "P1", Name: "status_writes_per_change", Server: kind, Mode: mode, Scale: scale,
-			Value: round((statusAfter-statusBefore)/float64(len(lasts)), 1), Unit: "etcd keys",
-			Note: "proxy status records the replica wrote over the writes / writes"})
+		d.report.add(k.metric("status_writes_per_change", round((statusAfter-statusBefore)/float64(len(lasts)), 1), "etcd keys",
+			"proxy status records the replica wrote over the writes / writes"))
 	}
 	stopProfile()
 	stopFleetProfile()
@@ -148,35 +145,32 @@ func (d *driver) p1Run(ctx context.Context, prefix, kind, mode string, n int) er
 		return werr
 	}
 	perChange := func(cpu time.Duration) float64 { return round(cpu.Seconds()*1000/float64(len(lasts)), 1) }
-	d.report.add(Metric{Phase: "P1", Name: "server_cpu_per_change", Server: kind, Mode: mode, Scale: scale, Value: perChange(scpu), Unit: "CPU ms",
-		Note: "replica CPU time over the writes / writes (10 ms clock ticks)"})
-	d.report.add(Metric{Phase: "P1", Name: "fleet_cpu_per_change", Server: kind, Mode: mode, Scale: scale, Value: perChange(fcpu), Unit: "CPU ms",
-		Note: "the simulated fleet's own CPU per change: what it takes from the replica on shared cores"})
+	d.report.add(k.metric("server_cpu_per_change", perChange(scpu), "CPU ms", "replica CPU time over the writes / writes (10 ms clock ticks)"))
+	d.report.add(k.metric("fleet_cpu_per_change", perChange(fcpu), "CPU ms",
+		"the simulated fleet's own CPU per change: what it takes from the replica on shared cores"))
 	q := benchapi.Exact(lats)
-	d.report.quantileMetrics("P1", "propagation", kind, mode, scale, q)
-	fmt.Printf("bench: P1 %s %s %s: p50 %.1f ms, p99 %.1f ms, CPU per change %.1f ms (replica), %.1f ms (fleet), %.0f collections; last client of each write (ms):",
-		kind, mode, scale, ms(q.P50), ms(q.P99), perChange(scpu), perChange(fcpu), gcAfter-gcBefore)
+	d.report.quantileMetrics(k, "propagation", q)
+	fmt.Printf("bench: P1 %s %s %s fleet=%s: p50 %.1f ms, p99 %.1f ms, CPU per change %.1f ms (replica), %.1f ms (fleet), %.0f collections; last client of each write (ms):",
+		kind, mode, k.scale, k.transport, ms(q.P50), ms(q.P99), perChange(scpu), perChange(fcpu), gcAfter-gcBefore)
 	for _, l := range lasts {
 		fmt.Printf(" %.0f", ms(l))
 	}
 	fmt.Println()
 	lq := benchapi.Exact(lasts)
-	d.report.add(Metric{Phase: "P1", Name: "last_client_p50", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.P50), Unit: "ms",
-		Note: "time until the last client holds a change, median over the writes"})
-	d.report.add(Metric{Phase: "P1", Name: "last_client_max", Server: kind, Mode: mode, Scale: scale, Value: ms(lq.Max), Unit: "ms"})
-	d.report.series(fmt.Sprintf("P1/%s/%s/%s", kind, mode, scale), lats)
+	d.report.add(k.metric("last_client_p50", ms(lq.P50), "ms", "time until the last client holds a change, median over the writes"))
+	d.report.add(k.metric("last_client_max", ms(lq.Max), "ms", ""))
+	d.report.series(d.report.seriesName(k), lats)
 	if sum, err := f.summary(); err == nil {
 		writes := float64(len(lasts))
-		d.report.add(Metric{Phase: "P1", Name: "resources_per_change", Server: kind, Mode: mode, Scale: scale,
-			Value: round(float64(total(sum.Resources))/float64(n)/writes, 2), Unit: "resources/client",
-			Note: "resources each client received per one-endpoint change"})
+		d.report.add(k.metric("resources_per_change", round(float64(total(sum.Resources))/float64(n)/writes, 2), "resources/client",
+			"resources each client received per one-endpoint change"))
 	}
 	return werr
 }
 
 // p3Memory reads the replica's memory with n idle clients connected,
 // against its memory before the first one connected.
-func (d *driver) p3Memory(ctx context.Context, s *server, kind, mode string, n int, idle memory) error {
+func (d *driver) p3Memory(ctx context.Context, s *server, k row, n int, idle memory) error {
 	if err := sleep(ctx, 2*time.Second); err != nil { // let the initial pushes drain
 		return err
 	}
@@ -184,10 +178,7 @@ func (d *driver) p3Memory(ctx context.Context, s *server, kind, mode string, n i
 	if err != nil {
 		return err
 	}
-	scale := fmt.Sprintf("clients=%d", n)
-	add := func(name string, v float64, unit, note string) {
-		d.report.add(Metric{Phase: "P3", Name: name, Server: kind, Mode: mode, Scale: scale, Value: v, Unit: unit, Note: note})
-	}
+	add := func(name string, v float64, unit, note string) { d.report.add(k.metric(name, v, unit, note)) }
 	add("rss", round(float64(m.RSS)/(1<<20), 1), "MiB", "")
 	add("rss_idle_no_clients", round(float64(idle.RSS)/(1<<20), 1), "MiB", "")
 	add("rss_per_client", round(float64(m.RSS-idle.RSS)/float64(n)/1024, 1), "KiB", "(RSS with the clients - RSS before any) / clients")
@@ -197,9 +188,9 @@ func (d *driver) p3Memory(ctx context.Context, s *server, kind, mode string, n i
 	add("heap_inuse_per_client", round((m.HeapInuse-idle.HeapInuse)/float64(n)/1024, 1), "KiB", "")
 	add("stack_per_client", round((m.StackInuse-idle.StackInuse)/float64(n)/1024, 1), "KiB", "goroutine stacks")
 	add("goroutines_per_client", round((m.Goroutines-idle.Goroutines)/float64(n), 2), "goroutines", "")
-	if d.cfg.profile && kind == chancery && n == slices.Max(d.scale.p1Clients) {
+	if d.cfg.profile && k.server == chancery && n == slices.Max(d.scale.p1Clients) && k.transport == d.cfg.transport() {
 		for _, p := range []string{"heap", "goroutine"} {
-			if err := d.saveProfile(s, "/debug/pprof/"+p, fmt.Sprintf("p3-%s-%s-%d-%s.pb.gz", kind, mode, n, p)); err != nil {
+			if err := d.saveProfile(s, "/debug/pprof/"+p, fmt.Sprintf("p3-%s-%s-%d-%s.pb.gz", k.server, k.mode, n, p)); err != nil {
 				return err
 			}
 		}

@@ -19,29 +19,33 @@ func (d *driver) p4(ctx context.Context) error {
 	if err := d.etcd.seed(ctx, prefix, workload.Objects(d.spec())); err != nil {
 		return err
 	}
-	for _, kind := range []string{chancery, baseline} {
-		for _, mode := range []string{"delta", "sotw"} {
-			if err := d.p4Run(ctx, prefix, kind, mode); err != nil {
-				d.report.errorf("P4 %s %s: %v", kind, mode, err)
-				if ctx.Err() != nil {
-					return ctx.Err()
+	scale := fmt.Sprintf("clients=%d", d.scale.p4Clients)
+	for _, tr := range d.cfg.fleetTransports {
+		for _, kind := range servers {
+			for _, mode := range []string{"delta", "sotw"} {
+				if !wanted(d.cfg.p4Runs, kind+"/"+mode, tr) {
+					continue
+				}
+				k := row{phase: "P4", server: kind, mode: mode, scale: scale, transport: tr}
+				if err := d.p4Run(ctx, prefix, k); err != nil {
+					d.report.errorf("P4 %s %s fleet=%s: %v", kind, mode, tr, err)
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
 				}
 			}
-		}
-	}
-	scale := fmt.Sprintf("clients=%d", d.scale.p4Clients)
-	for _, mode := range []string{"delta", "sotw"} {
-		for _, name := range []string{"all_hold_after_kill", "resources_beyond_changed", "b_peak_cpu", "b_peak_rss", "b_cpu"} {
-			d.report.ratio("P4", name, mode, scale)
 		}
 	}
 	return nil
 }
 
-func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
+// p4Run is one storm: k's server, mode and fleet transport.
+func (d *driver) p4Run(ctx context.Context, prefix string, k row) error {
 	n := d.scale.p4Clients
-	name := fmt.Sprintf("p4-%s-%s", kind, mode)
-	scale := fmt.Sprintf("clients=%d", n)
+	kind, mode := k.server, k.mode
+	name := fmt.Sprintf("p4-%s-%s%s", kind, mode, d.transportSuffix(k.transport))
+	// Profiles of Chancery on the run's transport only.
+	profiled := kind == chancery && k.transport == d.cfg.transport()
 	a, err := d.startServer(ctx, kind, name+"-a", prefix)
 	if err != nil {
 		return err
@@ -55,12 +59,15 @@ func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
 	// The fleet knows only A until every client is on it, then A and B:
 	// after A dies each client's next attempt goes to B, as an Envoy's
 	// would with both replicas in its xds cluster.
-	f, err := d.startFleet(ctx, fleetOptions{name: name + "-fleet", mode: mode, clients: n, xds: []string{a.xds}})
+	f, err := d.startFleet(ctx, fleetOptions{name: name + "-fleet", mode: mode, clients: n, xds: []string{a.xds}, transport: k.transport})
 	if err != nil {
 		return err
 	}
 	defer f.stop()
 	if err := f.waitSynced(ctx, d.syncTimeout(n)); err != nil {
+		return err
+	}
+	if err := d.checkInitialSync(ctx, f, n); err != nil {
 		return err
 	}
 	if err := f.setXDS([]string{a.xds, b.xds}); err != nil {
@@ -83,9 +90,9 @@ func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
 	if err := f.reset(); err != nil {
 		return err
 	}
-	stopProfile := d.profileCPU(b, name+"-b-storm", kind == chancery)
+	stopProfile := d.profileCPU(b, name+"-b-storm", profiled)
 	defer stopProfile()
-	stopFleetProfile := d.profileCPU(f, name+"-fleet-storm", kind == chancery)
+	stopFleetProfile := d.profileCPU(f, name+"-fleet-storm", profiled)
 	defer stopFleetProfile()
 	smp, fleetSmp := startSampler(b.p.pid(), 100*time.Millisecond), startSampler(f.p.pid(), time.Second)
 	killedAt := time.Now()
@@ -111,7 +118,7 @@ func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
 	}
 	peakCPU, peakRSS, cpu := smp.finish()
 	_, _, fleetCPU := fleetSmp.finish()
-	if d.cfg.profile && kind == chancery {
+	if d.cfg.profile && profiled {
 		// B was idle before the kill: what it allocated since it started
 		// is, nearly all, the storm's.
 		if err := d.saveProfile(b, "/debug/pprof/allocs", name+"-b-storm-allocs.pb.gz"); err != nil {
@@ -127,9 +134,7 @@ func (d *driver) p4Run(ctx context.Context, prefix, kind, mode string) error {
 		return err
 	}
 
-	add := func(name string, v float64, unit, note string) {
-		d.report.add(Metric{Phase: "P4", Name: name, Server: kind, Mode: mode, Scale: scale, Value: v, Unit: unit, Note: note})
-	}
+	add := func(name string, v float64, unit, note string) { d.report.add(k.metric(name, v, unit, note)) }
 	if len(res.LatenciesNs) > 0 {
 		lastNs := wr.PutNs + slices.Max(res.LatenciesNs)
 		add("all_hold_after_kill", ms(lastNs-killedAt.UnixNano()), "ms",

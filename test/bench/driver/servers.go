@@ -8,17 +8,34 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Server kinds: Chancery, and the stock go-control-plane reference.
+// Server kinds: Chancery, and go-control-plane's stock caches and server
+// in two setups (bench-baseline -mode): the common one, a snapshot per node
+// id (baseline), and the best, a snapshot per node group with the load
+// assignments in a LinearCache behind a MuxCache (baseline-best).
 const (
-	chancery = "chancery"
-	baseline = "baseline"
+	chancery     = "chancery"
+	baseline     = "baseline"
+	baselineBest = "baseline-best"
 )
+
+// servers are the kinds P1 and P4 measure, in the report's order.
+var servers = []string{chancery, baselineBest, baseline}
+
+// transportSuffix tells apart the process names of a run on an extra fleet
+// transport.
+func (d *driver) transportSuffix(transport string) string {
+	if transport == d.cfg.transport() {
+		return ""
+	}
+	return "-" + transport
+}
 
 // server is one control-plane replica under test.
 type server struct {
@@ -43,11 +60,17 @@ func (d *driver) startServer(ctx context.Context, kind, name, prefix string) (*s
 		s := &server{kind: kind, name: name, xds: loopback(xp), admin: loopback(ap)}
 		common := []string{"--etcd-endpoints", d.etcd.endpoint, "--prefix", prefix,
 			"--xds-address", s.xds, "--admin-address", s.admin, "--replica-id", name}
-		bin, args := d.bin("bench-baseline"), common
-		if kind == chancery {
+		var bin string
+		var args []string
+		switch kind {
+		case chancery:
 			bin = d.bin("chancery")
 			args = append(append([]string{"serve"}, common...), "--log-level", "warn")
 			args = append(args, d.cfg.chanceryArgs...)
+		case baselineBest:
+			bin, args = d.bin("bench-baseline"), append(slices.Clip(common), "--mode", "best")
+		default:
+			bin, args = d.bin("bench-baseline"), append(slices.Clip(common), "--mode", "per-node")
 		}
 		s.p, _, err = d.procs.start(name, bin, args, false)
 		if err != nil {
