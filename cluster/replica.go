@@ -1,8 +1,10 @@
 // Package cluster is what makes replicas a fleet: each replica registers
-// itself and publishes the Envoys it serves under its own etcd lease; one
-// replica, elected with concurrency.Election, health-checks the endpoints and
-// records the status of every object, writing only under a fence on its
-// election key so that a deposed leader cannot write.
+// itself and publishes the Envoys it serves under its own etcd lease
+// (cluster/fleet); one replica, elected (cluster/election), health-checks the
+// endpoints (cluster/health) and records the status of every object
+// (cluster/objectstatus), writing only under a fence on its election key so
+// that a deposed leader cannot write. This package is the glue: a Replica
+// runs those parts for as long as it lives.
 package cluster
 
 import (
@@ -19,6 +21,13 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/chancery-xds/chancery/cluster/election"
+	"github.com/chancery-xds/chancery/cluster/fleet"
+	"github.com/chancery-xds/chancery/cluster/health"
+	"github.com/chancery-xds/chancery/cluster/internal/mailbox"
+	"github.com/chancery-xds/chancery/cluster/objectstatus"
+	"github.com/chancery-xds/chancery/cluster/registry"
+	"github.com/chancery-xds/chancery/internal/proxystate"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/storage/model"
 )
@@ -38,7 +47,7 @@ type Config struct {
 	Address  string // the xDS address it advertises
 	Version  string // the build
 	// AdminAddress is the admin address it advertises to the other
-	// replicas (ReplicaRecord.Admin); "" advertises none.
+	// replicas (registry.Record.Admin); "" advertises none.
 	AdminAddress string
 	// SessionTTL is the lease TTL, rounded up to whole seconds: how long a
 	// dead replica keeps its registration and, if it led, its leadership.
@@ -48,16 +57,17 @@ type Config struct {
 	// PublishInterval is how often the registration and the proxy status are
 	// compared with what was written and the changes written, in one batch.
 	PublishInterval time.Duration
-	// Proxies appends the xDS streams open now to dst and returns it, one
-	// state per stream, several for a node with several streams; Versions
-	// the versions served (group -> type -> version); Revision the etcd
+	// EachProxy calls its argument with each xDS stream open now, one
+	// state per stream, several for a node with several streams, and a
+	// pointer it must not keep (xdsserver.Server.EachProxy); Versions the
+	// versions served (group -> type -> version); Revision the etcd
 	// revision served. Each is called at most once per PublishInterval and
 	// must be safe for concurrent use.
-	Proxies  func(dst []ProxyState) []ProxyState
-	Versions func() map[string]map[string]string
-	Revision func() int64
-	// ProxyGeneration, if set, changes whenever Proxies' answer does; while
-	// it and the versions stay the same, Proxies is not called.
+	EachProxy func(func(*proxystate.Proxy))
+	Versions  func() map[string]map[string]string
+	Revision  func() int64
+	// ProxyGeneration, if set, changes whenever what EachProxy shows does;
+	// while it and the versions stay the same, EachProxy is not called.
 	ProxyGeneration func() uint64
 	Logger          *zap.Logger
 	// Registerer receives the cluster's metrics; nil: not registered.
@@ -70,10 +80,12 @@ type Replica struct {
 	log      *zap.Logger
 	ttl      int // seconds
 	started  time.Time
-	healthIn *mailbox
-	statusIn *mailbox
+	healthIn *mailbox.Mailbox[*model.Snapshot]
+	statusIn *mailbox.Mailbox[*objectstatus.Input]
 	leading  atomic.Bool
-	metrics  *metrics
+	leader   prometheus.Gauge
+	health   *health.Metrics
+	fleet    *fleet.Metrics
 }
 
 // New checks cfg and returns a replica.
@@ -99,8 +111,8 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.Proxies == nil {
-		cfg.Proxies = func(dst []ProxyState) []ProxyState { return dst }
+	if cfg.EachProxy == nil {
+		cfg.EachProxy = func(func(*proxystate.Proxy)) {}
 	}
 	if cfg.Versions == nil {
 		cfg.Versions = func() map[string]map[string]string { return nil }
@@ -108,23 +120,30 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Revision == nil {
 		cfg.Revision = func() int64 { return 0 }
 	}
+	leader := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "chancery_leader", Help: "1 while this replica is the elected leader.",
+	})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(leader)
+	}
 	return &Replica{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		ttl:      int(math.Ceil(cfg.SessionTTL.Seconds())),
 		started:  time.Now(),
-		healthIn: newMailbox(),
-		statusIn: newMailbox(),
-		metrics:  newMetrics(cfg.Registerer),
+		healthIn: mailbox.New[*model.Snapshot](),
+		statusIn: mailbox.New[*objectstatus.Input](),
+		leader:   leader,
+		health:   health.NewMetrics(cfg.Registerer),
+		fleet:    fleet.NewMetrics(cfg.Registerer),
 	}, nil
 }
 
 // Observe hands the replica the newest snapshot and the translator's
 // rejections in it. It never blocks: call it from the watcher's goroutine.
 func (r *Replica) Observe(snap *model.Snapshot, rejected []model.Rejection) {
-	in := &input{Snapshot: snap, Rejected: rejected}
-	r.healthIn.put(in)
-	r.statusIn.put(in)
+	r.healthIn.Put(snap)
+	r.statusIn.Put(&objectstatus.Input{Snapshot: snap, Rejected: rejected})
 }
 
 // IsLeader reports whether this replica leads now.
@@ -179,9 +198,24 @@ func (r *Replica) runSession(ctx context.Context) error {
 			return nil
 		}
 	})
-	g.Go(func() error { return newPublisher(r, sess.Lease()).Run(gctx) })
-	g.Go(func() error { return r.campaign(gctx, sess) })
+	g.Go(func() error { return r.publisher(sess.Lease()).Run(gctx) })
+	g.Go(func() error {
+		return election.Campaign(gctx, sess, r.cfg.Keyspace.ElectionPrefix(), r.cfg.ID, r.lead, r.log)
+	})
 	return g.Wait()
+}
+
+// publisher is the session's: it writes the registration and the proxy
+// records under lease.
+func (r *Replica) publisher(lease clientv3.LeaseID) *fleet.Publisher {
+	return fleet.NewPublisher(fleet.PublisherConfig{
+		Client: r.cfg.Client, Keyspace: r.cfg.Keyspace, Lease: lease, Interval: r.cfg.PublishInterval,
+		Self: registry.Record{
+			ID: r.cfg.ID, Address: r.cfg.Address, Admin: r.cfg.AdminAddress, Version: r.cfg.Version, Started: r.started.UTC(),
+		},
+		Versions: r.cfg.Versions, Revision: r.cfg.Revision, EachProxy: r.cfg.EachProxy, ProxyGeneration: r.cfg.ProxyGeneration,
+		Logger: r.log, Metrics: r.fleet,
+	})
 }
 
 // closeSession revokes the lease: the registration, the proxies and the

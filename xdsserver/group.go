@@ -1,10 +1,12 @@
 package xdsserver
 
 import (
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chancery-xds/chancery/translator/output"
 )
@@ -23,6 +25,11 @@ type group struct {
 type groups struct {
 	mu  sync.Mutex
 	all map[string]*group
+
+	wakeMu  sync.Mutex
+	waking  bool                // wakeInWaves runs
+	pending map[*group]struct{} // groups set since it listed their streams
+	workers sync.WaitGroup      // wakeInWaves, for Server.Wait
 }
 
 func (gs *groups) get(name string) *group {
@@ -64,15 +71,113 @@ func (g *group) set(snap *groupSnapshot) {
 	g.mu.Unlock()
 }
 
-// wake wakes the streams of groups that were just set. It never waits
-// for a stream: each handler sends its own (stream.wake).
+// wake wakes the streams of groups that were just set. It never waits for
+// a stream. Up to a wave of them are woken at once; more are woken a wave
+// at a time by a goroutine of the server's (wakeInWaves), and groups set
+// while it runs are woken once more after its current pass.
 func (gs *groups) wake(changed []*group) {
-	for _, g := range changed {
+	streams := gs.streamsOf(changed, nil)
+	if len(streams) <= waveSize(0) {
+		for _, s := range streams {
+			s.wake(nil)
+		}
+		return
+	}
+	gs.wakeMu.Lock()
+	defer gs.wakeMu.Unlock()
+	if gs.waking {
+		for _, g := range changed {
+			gs.pending[g] = struct{}{}
+		}
+		return
+	}
+	gs.waking = true
+	gs.workers.Add(1)
+	go gs.wakeInWaves(streams)
+}
+
+// streamsOf appends the streams of groups to out.
+func (gs *groups) streamsOf(groups []*group, out []*stream) []*stream {
+	for _, g := range groups {
 		g.mu.Lock()
 		for s := range g.streams {
-			s.wake()
+			out = append(out, s)
 		}
 		g.mu.Unlock()
+	}
+	return out
+}
+
+// waveSize is how many of n streams are woken at once: a few per core, and
+// no more than maxWaves waves in all.
+func waveSize(n int) int { return max(16*runtime.GOMAXPROCS(0), (n+maxWaves-1)/maxWaves) }
+
+const (
+	// maxWaves bounds the waves of one pass, and with them how long the
+	// last stream waits for its turn.
+	maxWaves = 32
+	// waveWait bounds the wait for a wave: a handler held up by a client
+	// that stopped reading holds up the next wave no longer than this.
+	waveWait = 2 * time.Millisecond
+)
+
+// wakeInWaves wakes streams a wave at a time: the next wave once every
+// handler of the last has sent what it was woken for, or after waveWait.
+//
+// Woken all at once, thousands of handlers would all be runnable together,
+// and each connection's writer, which flushes what its handler sent, would
+// run behind all of them: every push would sit written but unsent, in a
+// write buffer of its own, until nearly every handler had run. In waves,
+// a wave's writes go out while the next wave is woken.
+func (gs *groups) wakeInWaves(streams []*stream) {
+	defer gs.workers.Done()
+	timer := time.NewTimer(waveWait)
+	defer timer.Stop()
+	for {
+		n := waveSize(len(streams))
+		for len(streams) > 0 {
+			k := min(n, len(streams))
+			w := &wave{finished: make(chan struct{})}
+			w.left.Store(int32(k))
+			for _, s := range streams[:k] {
+				s.wake(w)
+			}
+			streams = streams[k:]
+			if len(streams) == 0 {
+				break
+			}
+			timer.Reset(waveWait)
+			select {
+			case <-w.finished:
+			case <-timer.C:
+			}
+		}
+		gs.wakeMu.Lock()
+		if len(gs.pending) == 0 {
+			gs.waking = false
+			gs.wakeMu.Unlock()
+			return
+		}
+		streams = streams[:0]
+		for g := range gs.pending {
+			streams = gs.streamsOf([]*group{g}, streams)
+		}
+		clear(gs.pending)
+		gs.wakeMu.Unlock()
+	}
+}
+
+// wave counts the handlers of a wave that have yet to send what they were
+// woken for.
+type wave struct {
+	left     atomic.Int32
+	finished chan struct{} // closed when left reaches zero
+}
+
+// done tells the wave one of its handlers is done; a nil wave ignores it.
+func (w *wave) done() {
+	if w != nil && w.left.Add(-1) == 0 {
+		close(w.finished)
 	}
 }
 

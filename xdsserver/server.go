@@ -66,7 +66,7 @@ func New(ctx context.Context, cfg Config) *Server {
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
 		auth:     newStreamAuth(cfg),
-		live:     groups{all: map[string]*group{}},
+		live:     groups{all: map[string]*group{}, pending: map[*group]struct{}{}},
 		streams:  streamSet{all: map[int64]*stream{}},
 		groups:   map[string]*groupSnapshot{},
 		enc:      newEncoder(),
@@ -75,10 +75,14 @@ func New(ctx context.Context, cfg Config) *Server {
 	}
 }
 
-// Wait waits until the goroutines the server started for its streams
-// have ended. Call it once the gRPC server has stopped: each ends when
-// its stream's handler has returned.
-func (s *Server) Wait() { s.receivers.Wait() }
+// Wait waits until the goroutines the server started have ended: each
+// stream's receiver, which ends when its handler has returned, and the
+// one waking the streams of a publish in waves. Call it once the gRPC
+// server has stopped and no publish is under way.
+func (s *Server) Wait() {
+	s.receivers.Wait()
+	s.live.workers.Wait()
+}
 
 // Ready reports whether a first snapshot has been published.
 func (s *Server) Ready() bool { return s.published.Load() }

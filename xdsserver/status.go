@@ -3,59 +3,44 @@ package xdsserver
 import (
 	"sort"
 	"time"
-)
 
-// TypeStatus is what one node holds of one type.
-type TypeStatus struct {
-	Sent      string `json:"sent,omitempty"`       // version of the last response
-	Acked     string `json:"acked,omitempty"`      // version the node last accepted
-	NackError string `json:"nack_error,omitempty"` // error of the last rejection, cleared by an ACK
-}
+	"github.com/chancery-xds/chancery/internal/proxystate"
+)
 
 // ProxyStatus is one connected Envoy as this replica sees it.
 type ProxyStatus struct {
-	NodeID    string                `json:"node_id"`
-	Group     string                `json:"group"`
-	Delta     bool                  `json:"delta"`
-	Connected time.Time             `json:"connected"`
-	Types     map[string]TypeStatus `json:"types"`
+	NodeID    string                           `json:"node_id"`
+	Group     string                           `json:"group"`
+	Delta     bool                             `json:"delta"`
+	Connected time.Time                        `json:"connected"`
+	Types     map[string]proxystate.TypeStatus `json:"types"`
 }
 
 // StatusGeneration changes whenever what Proxies returns changes: a stream
 // names its node, is sent a response, is ACKed or NACKed, or closes.
 func (s *Server) StatusGeneration() uint64 { return s.streams.generation.Load() }
 
-// ProxyState is one stream's status in a compact form, without a map:
-// Types[i] is what the node holds of the type named TypeNames()[i].
-type ProxyState struct {
-	NodeID    string
-	Group     string
-	Delta     bool
-	Connected time.Time
-	Types     [numTypes]TypeStatus
-}
-
 // TypeNames are the short names of the served types, in the order of
-// ProxyState.Types.
+// proxystate.Proxy.Types.
 func TypeNames() []string { return typeNames[:] }
 
 // EachProxy calls fn with the state of every stream that has named its
 // node, in no particular order. fn must not keep the pointer. Nothing is
 // allocated per stream: a replica looks at its ten thousand Envoys every
 // publish interval while they change.
-func (s *Server) EachProxy(fn func(*ProxyState)) {
+func (s *Server) EachProxy(fn func(*proxystate.Proxy)) {
 	s.streams.mu.Lock()
 	streams := make([]*stream, 0, len(s.streams.all))
 	for _, st := range s.streams.all {
 		streams = append(streams, st)
 	}
 	s.streams.mu.Unlock()
-	var p ProxyState
+	var p proxystate.Proxy
 	for _, st := range streams {
 		st.statusMu.Lock()
 		named := st.node != nil
 		if named {
-			p = ProxyState{NodeID: st.node.GetId(), Group: st.node.GetCluster(), Delta: st.delta, Connected: st.connected, Types: st.status}
+			p = proxystate.Proxy{NodeID: st.node.GetId(), Group: st.node.GetCluster(), Delta: st.delta, Connected: st.connected, Types: st.status}
 		}
 		st.statusMu.Unlock()
 		if named {
@@ -68,10 +53,10 @@ func (s *Server) EachProxy(fn func(*ProxyState)) {
 // and group: a node id reused in another group is another Envoy.
 func (s *Server) Proxies() []ProxyStatus {
 	out := []ProxyStatus{}
-	s.EachProxy(func(st *ProxyState) {
-		p := ProxyStatus{NodeID: st.NodeID, Group: st.Group, Delta: st.Delta, Connected: st.Connected, Types: map[string]TypeStatus{}}
+	s.EachProxy(func(st *proxystate.Proxy) {
+		p := ProxyStatus{NodeID: st.NodeID, Group: st.Group, Delta: st.Delta, Connected: st.Connected, Types: map[string]proxystate.TypeStatus{}}
 		for typ, ts := range st.Types {
-			if ts != (TypeStatus{}) {
+			if ts != (proxystate.TypeStatus{}) {
 				p.Types[typeNames[typ]] = ts
 			}
 		}

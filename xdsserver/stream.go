@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/chancery-xds/chancery/internal/proxystate"
 	"github.com/chancery-xds/chancery/internal/safetext"
 )
 
@@ -45,6 +46,9 @@ type stream struct {
 	delta     bool
 	fixedType string        // the type of a single-type service; "" on ADS
 	wakeCh    chan struct{} // a publish changed the group, or the outbox has responses; capacity 1
+	// wave is the wave of a publish that woke the stream, told when the
+	// handler has sent what the wake called for (groups.wake).
+	wave atomic.Pointer[wave]
 	// open counts the subscriptions not waiting for an answer. A stream
 	// with none is not woken by a publish: each answer is followed by a
 	// response with whatever is newest, and under constant churn nearly
@@ -67,18 +71,24 @@ type stream struct {
 	statusMu  sync.Mutex // guards what follows, read by Proxies
 	node      *corev3.Node
 	connected time.Time
-	status    [numTypes]TypeStatus
+	status    [numTypes]proxystate.TypeStatus // by typeIdx, which is proxystate.Type (TestTypeIndexMatchesProxyState)
 }
 
 // wake tells the stream that its group's snapshot changed, if it has a
-// subscription to bring up to it. It never waits: the handler does the
-// work. The snapshot is stored before wake reads open, and an answer
-// counts in open before respond reads the snapshot: one of the two sees
-// the other.
-func (st *stream) wake() {
-	if st.open.Load() > 0 {
-		st.signal()
+// subscription to bring up to it, and hands it w, the wave that woke it
+// (nil: none), to tell when it has sent what the wake called for. It never
+// waits: the handler does the work. The snapshot is stored before wake
+// reads open, and an answer counts in open before respond reads the
+// snapshot: one of the two sees the other.
+func (st *stream) wake(w *wave) {
+	if st.open.Load() == 0 {
+		w.done()
+		return
 	}
+	if w != nil {
+		st.wave.Swap(w).done() // a wave not yet taken up is served by this wake
+	}
+	st.signal()
 }
 
 // signal wakes the handler; a wake already pending covers this one, since
@@ -137,6 +147,7 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 			}
 			return err
 		case <-st.wakeCh:
+			w := st.wave.Swap(nil)
 			st.mu.Lock()
 			st.flush()
 			sending, st.outbox = st.outbox, sending[:0]
@@ -147,6 +158,7 @@ func serve[Req any](ctx, serverCtx context.Context, st *stream, recv func(*Req) 
 				}
 				sending[i] = nil // sent: the encoding is the group's to drop
 			}
+			w.done()
 		case <-ctx.Done():
 			return nil
 		case <-serverCtx.Done():

@@ -11,20 +11,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/readiness"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
 
-// readiness judges a quiet watch with what the other replicas hear
+// readinessRule judges a quiet watch with what the other replicas hear
 // (docs/readiness.md).
-type readiness interface {
-	Verdict(now time.Time) cluster.Verdict
-	State() cluster.WatchState
+type readinessRule interface {
+	Verdict(now time.Time) readiness.Verdict
+	State() readiness.WatchState
 }
 
 // adminHandler serves health, readiness, metrics and debugging views; the
 // debugging views only as debug allows.
-func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, ready readiness, draining *atomic.Bool, maxLag time.Duration,
+func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, ready readinessRule, draining *atomic.Bool, maxLag time.Duration,
 	debug debugAccess, more ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -40,8 +40,8 @@ func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, ready readine
 			readyz(rw, ready, maxLag)
 		}
 	})
-	// Always served, like /readyz: the other replicas ask it (cluster.Readiness).
-	mux.HandleFunc("GET "+cluster.WatchStatePath, func(rw http.ResponseWriter, _ *http.Request) {
+	// Always served, like /readyz: the other replicas ask it (readiness.Readiness).
+	mux.HandleFunc("GET "+readiness.WatchStatePath, func(rw http.ResponseWriter, _ *http.Request) {
 		writeJSON(rw, ready.State())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -55,7 +55,7 @@ func adminHandler(reg *prometheus.Registry, xds *xdsserver.Server, ready readine
 // readyz answers for a loaded replica that is not draining: it leaves the
 // load balancer only when its watch has been quiet for over maxLag while
 // another replica hears from etcd.
-func readyz(rw http.ResponseWriter, ready readiness, maxLag time.Duration) {
+func readyz(rw http.ResponseWriter, ready readinessRule, maxLag time.Duration) {
 	st, v := ready.State(), ready.Verdict(time.Now())
 	switch {
 	case v.Behind:

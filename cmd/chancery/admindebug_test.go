@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/readiness"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
@@ -53,7 +53,7 @@ func adminServer(t *testing.T, access debugAccess) string {
 	reg := prometheus.NewRegistry()
 	xds := xdsserver.New(context.Background(), xdsserver.Config{Registerer: reg})
 	w := storage.NewWatcher(storage.WatcherConfig{Keyspace: storage.NewKeyspace(""), Registerer: reg})
-	ready, err := cluster.NewReadiness(cluster.ReadinessConfig{ID: "test", MaxLag: time.Minute, Heard: w.Heard, Revision: w.Revision})
+	ready, err := readiness.New(readiness.Config{ID: "test", MaxLag: time.Minute, Heard: w.Heard, Revision: w.Revision})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func newClusterReplica(cfg *serveConfig, log *zap.Logger, cli *clientv3.Client, 
 		Version:                version,
 		SessionTTL:             cfg.sessionTTL,
 		HealthCheckConcurrency: cfg.healthCheckConcurrency,
-		Proxies:                func(dst []cluster.ProxyState) []cluster.ProxyState { return connectedProxies(xds, dst) },
+		EachProxy:              xds.EachProxy,
 		Versions:               func() map[string]map[string]string { return servedVersions(xds) },
 		Revision:               w.Revision,
 		ProxyGeneration:        xds.StatusGeneration,
@@ -62,25 +62,6 @@ func advertised(flagName, value, listenFlag, listen string) (string, error) {
 		}
 	}
 	return net.JoinHostPort(host, port), nil
-}
-
-// Every type the xDS server serves has a place in a cluster.ProxyState.
-var _ [cluster.MaxTypes - len(xdsserver.ProxyState{}.Types)]struct{}
-
-// connectedProxies appends the xDS server's streams to dst, each type in
-// the entry of its index.
-func connectedProxies(xds *xdsserver.Server, dst []cluster.ProxyState) []cluster.ProxyState {
-	names := xdsserver.TypeNames()
-	xds.EachProxy(func(p *xdsserver.ProxyState) {
-		st := cluster.ProxyState{NodeID: p.NodeID, Group: p.Group, Delta: p.Delta, Connected: p.Connected}
-		for i, ts := range p.Types {
-			if ts != (xdsserver.TypeStatus{}) {
-				st.Types[i] = cluster.TypeState{Name: names[i], TypeRecord: cluster.TypeRecord(ts)}
-			}
-		}
-		dst = append(dst, st)
-	})
-	return dst
 }
 
 func servedVersions(xds *xdsserver.Server) map[string]map[string]string {

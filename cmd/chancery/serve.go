@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/readiness"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/storage/embedetcd"
 	"github.com/chancery-xds/chancery/storage/model"
@@ -96,7 +96,7 @@ func serve(cfg *serveConfig) error {
 		return err
 	}
 	rebuild.observe = replica.Observe
-	ready, err := cluster.NewReadiness(cluster.ReadinessConfig{
+	ready, err := readiness.New(readiness.Config{
 		Client: cli, Keyspace: storage.NewKeyspace(cfg.prefix), ID: cfg.replicaID, MaxLag: cfg.maxWatchLag,
 		Heard: watcher.Heard, Revision: watcher.Revision, Logger: log.Named("readiness"),
 	})

@@ -9,7 +9,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/fleet"
+	"github.com/chancery-xds/chancery/cluster/readiness"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/xdsserver"
 )
@@ -34,13 +35,13 @@ const fleetPageCSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 
 	"img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // fleetPage serves /ui, a read-only view of the fleet, and its feed
-// /ui/fleet.json. It shows what `chanceryctl status` shows (cluster.ReadFleet),
+// /ui/fleet.json. It shows what `chanceryctl status` shows (fleet.Read),
 // the rejections this replica's translator found and its recent changes;
 // never an object's value.
 type fleetPage struct {
-	read       func(context.Context) (*cluster.Fleet, error)
+	read       func(context.Context) (*fleet.View, error)
 	replica    string
-	watch      func() cluster.WatchState
+	watch      func() readiness.WatchState
 	rejections func() map[string]string // key -> reason, as logged
 	changes    *changeLog
 
@@ -50,16 +51,16 @@ type fleetPage struct {
 
 // fleetView is one read of the fleet; it is never changed once made.
 type fleetView struct {
-	fleet  *cluster.Fleet // nil until a read succeeds
-	states []cluster.SyncState
+	fleet  *fleet.View // nil until a read succeeds
+	states []fleet.SyncState
 	readAt time.Time // when fleet was read
 	tried  time.Time // when the last read was tried
 	err    error     // of that try
 }
 
-func newFleetPage(cli *clientv3.Client, ks storage.Keyspace, replica string, xds *xdsserver.Server, ready readiness) *fleetPage {
+func newFleetPage(cli *clientv3.Client, ks storage.Keyspace, replica string, xds *xdsserver.Server, ready readinessRule) *fleetPage {
 	return &fleetPage{
-		read:       func(ctx context.Context) (*cluster.Fleet, error) { return cluster.ReadFleet(ctx, cli, ks) },
+		read:       func(ctx context.Context) (*fleet.View, error) { return fleet.Read(ctx, cli, ks) },
 		replica:    replica,
 		watch:      ready.State,
 		rejections: xds.Rejections,
@@ -113,7 +114,7 @@ func (p *fleetPage) current(ctx context.Context) *fleetView {
 		p.view = v
 		return v
 	}
-	states := make([]cluster.SyncState, len(f.Envoys))
+	states := make([]fleet.SyncState, len(f.Envoys))
 	for i, e := range f.Envoys {
 		states[i] = overallState(e.Sync)
 	}
@@ -126,10 +127,10 @@ func (p *fleetPage) current(ctx context.Context) *fleetView {
 func (p *fleetPage) feed(v *fleetView, q fleetQuery) fleetFeed {
 	f := v.fleet
 	if f == nil {
-		f = &cluster.Fleet{}
+		f = &fleet.View{}
 	}
 	out := fleetFeed{
-		Replica: p.replica, Revision: f.Revision, Leader: f.Leader, ReadAt: v.readAt, Types: cluster.Types,
+		Replica: p.replica, Revision: f.Revision, Leader: f.Leader, ReadAt: v.readAt, Types: fleet.Types,
 		Replicas: replicaRows(f, p.replica, p.watch().SilentMillis),
 		Summary:  summarize(f.Envoys, v.states),
 		Envoys:   pageEnvoys(f.Envoys, v.states, q),

@@ -12,30 +12,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/fleet"
+	"github.com/chancery-xds/chancery/cluster/readiness"
+	"github.com/chancery-xds/chancery/cluster/registry"
+	"github.com/chancery-xds/chancery/internal/proxystate"
 	"github.com/chancery-xds/chancery/storage/model"
 )
 
 const fakePEMKey = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----"
 
-// fakeFleet is n Envoys in 20 groups, as cluster.ReadFleet would return
+// fakeFleet is n Envoys in 20 groups, as fleet.Read would return
 // them: every 100th has NACKed its listeners, every 10th of the rest
 // holds stale clusters, the others are in sync.
-func fakeFleet(n int) *cluster.Fleet {
-	f := &cluster.Fleet{Revision: 4242, Leader: "a", Replicas: []cluster.ReplicaRecord{
+func fakeFleet(n int) *fleet.View {
+	f := &fleet.View{Revision: 4242, Leader: "a", Replicas: []registry.Record{
 		{ID: "a", Address: "127.0.0.1:18000", Revision: 4200},
 		{ID: "b", Address: "127.0.0.1:18001", Revision: 4190},
 	}}
 	for i := range n {
-		e := cluster.EnvoyStatus{Replica: []string{"a", "b"}[i%2],
-			Proxy: cluster.Proxy{NodeID: fmt.Sprintf("envoy-%05d", i), Group: fmt.Sprintf("group-%02d", i%20)}}
-		for _, typ := range cluster.Types {
-			s := cluster.TypeSync{Type: typ, State: cluster.Synced, TypeRecord: cluster.TypeRecord{Sent: "v2", Acked: "v2"}, Current: "v2"}
+		e := fleet.EnvoyStatus{Replica: []string{"a", "b"}[i%2],
+			Proxy: fleet.Proxy{NodeID: fmt.Sprintf("envoy-%05d", i), Group: fmt.Sprintf("group-%02d", i%20)}}
+		for _, typ := range fleet.Types {
+			s := fleet.TypeSync{Type: typ, State: fleet.Synced, TypeStatus: proxystate.TypeStatus{Sent: "v2", Acked: "v2"}, Current: "v2"}
 			switch {
 			case i%100 == 0 && typ == "listeners":
-				s.State, s.Sent, s.NackError = cluster.Nacked, "v3", "listener port 80 in use; key was "+fakePEMKey
+				s.State, s.Sent, s.NackError = fleet.Nacked, "v3", "listener port 80 in use; key was "+fakePEMKey
 			case i%100 != 0 && i%10 == 0 && typ == "clusters":
-				s.State, s.Acked = cluster.Stale, "v1"
+				s.State, s.Acked = fleet.Stale, "v1"
 			}
 			e.Sync = append(e.Sync, s)
 		}
@@ -44,15 +47,15 @@ func fakeFleet(n int) *cluster.Fleet {
 	return f
 }
 
-// newTestFleetPage serves fleet and counts the reads.
-func newTestFleetPage(fleet *cluster.Fleet, reads *atomic.Int64) (*fleetPage, *http.ServeMux) {
+// newTestFleetPage serves view and counts the reads.
+func newTestFleetPage(view *fleet.View, reads *atomic.Int64) (*fleetPage, *http.ServeMux) {
 	p := &fleetPage{
-		read: func(context.Context) (*cluster.Fleet, error) {
+		read: func(context.Context) (*fleet.View, error) {
 			reads.Add(1)
-			return fleet, nil
+			return view, nil
 		},
 		replica: "a",
-		watch:   func() cluster.WatchState { return cluster.WatchState{Replica: "a", SilentMillis: 250} },
+		watch:   func() readiness.WatchState { return readiness.WatchState{Replica: "a", SilentMillis: 250} },
 		rejections: func() map[string]string {
 			return map[string]string{"services/bad": "field connect_timeout: want a duration", "secrets/web-cert": "private_key: " + fakePEMKey}
 		},
@@ -152,7 +155,7 @@ func TestFleetFeedKeepsLastFleetWhenEtcdFails(t *testing.T) {
 	var reads atomic.Int64
 	p, mux := newTestFleetPage(fakeFleet(10), &reads)
 	getFeed(t, mux, "")
-	p.read = func(context.Context) (*cluster.Fleet, error) {
+	p.read = func(context.Context) (*fleet.View, error) {
 		return nil, errors.New("read fleet status: context deadline exceeded")
 	}
 	p.view.tried = time.Now().Add(-2 * fleetReadEvery) // due for a new read

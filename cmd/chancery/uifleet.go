@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/fleet"
 	"github.com/chancery-xds/chancery/storage/model"
 )
 
@@ -125,9 +125,9 @@ type rejectionRow struct {
 
 // overallState is the worst of an Envoy's types: NACKED over STALE over
 // SYNCED; NOT SENT only when nothing was sent at all.
-func overallState(sync []cluster.TypeSync) cluster.SyncState {
-	rank := map[cluster.SyncState]int{cluster.NotSent: 0, cluster.Synced: 1, cluster.Stale: 2, cluster.Nacked: 3}
-	worst := cluster.NotSent
+func overallState(sync []fleet.TypeSync) fleet.SyncState {
+	rank := map[fleet.SyncState]int{fleet.NotSent: 0, fleet.Synced: 1, fleet.Stale: 2, fleet.Nacked: 3}
+	worst := fleet.NotSent
 	for _, s := range sync {
 		if rank[s.State] > rank[worst] {
 			worst = s.State
@@ -137,7 +137,7 @@ func overallState(sync []cluster.TypeSync) cluster.SyncState {
 }
 
 // summarize counts the Envoys per overall state and per group.
-func summarize(envoys []cluster.EnvoyStatus, states []cluster.SyncState) fleetSummary {
+func summarize(envoys []fleet.EnvoyStatus, states []fleet.SyncState) fleetSummary {
 	out := fleetSummary{Envoys: len(envoys), States: map[string]int{}}
 	groups := map[string]*groupCount{}
 	for i, e := range envoys {
@@ -162,7 +162,7 @@ func summarize(envoys []cluster.EnvoyStatus, states []cluster.SyncState) fleetSu
 }
 
 // pageEnvoys filters the Envoys as q asks and returns page q.page of them.
-func pageEnvoys(envoys []cluster.EnvoyStatus, states []cluster.SyncState, q fleetQuery) envoyPage {
+func pageEnvoys(envoys []fleet.EnvoyStatus, states []fleet.SyncState, q fleetQuery) envoyPage {
 	var match []int
 	for i, e := range envoys {
 		if (q.state == "" || string(states[i]) == q.state) && (q.group == "" || e.Group == q.group) &&
@@ -179,7 +179,7 @@ func pageEnvoys(envoys []cluster.EnvoyStatus, states []cluster.SyncState, q flee
 	return out
 }
 
-func envoyRowOf(e cluster.EnvoyStatus, state cluster.SyncState) envoyRow {
+func envoyRowOf(e fleet.EnvoyStatus, state fleet.SyncState) envoyRow {
 	row := envoyRow{Node: shown(e.NodeID), Group: shown(e.Group), Replica: e.Replica, State: string(state),
 		Delta: e.Delta, Connected: e.Connected, Types: make([]typeRow, 0, len(e.Sync))}
 	for _, s := range e.Sync {
@@ -189,7 +189,7 @@ func envoyRowOf(e cluster.EnvoyStatus, state cluster.SyncState) envoyRow {
 }
 
 // replicaRows lists the replicas with how far each trails the newest.
-func replicaRows(f *cluster.Fleet, local string, silentMillis int64) []replicaRow {
+func replicaRows(f *fleet.View, local string, silentMillis int64) []replicaRow {
 	newest := int64(0)
 	for _, r := range f.Replicas {
 		newest = max(newest, r.Revision)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/check"
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/manifest"
@@ -211,6 +212,10 @@ func (a *app) commit(ctx context.Context, e *etcd, w *storage.Writer, p *plan, m
 		var ce *storage.ConflictError
 		if errors.As(err, &ce) {
 			return fmt.Errorf("%v; run apply again to judge the new contents", err)
+		}
+		if errors.Is(err, rpctypes.ErrNoSpace) && res.Transactions == 0 {
+			// etcd refuses a write under the alarm before applying any of it.
+			return errNoSpace("nothing was written")
 		}
 		return e.explain(err)
 	}

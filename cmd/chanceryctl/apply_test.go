@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/chancery-xds/chancery/cmd/chanceryctl/manifest"
@@ -202,5 +203,39 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	}
 	if r := ctl(t, wrong, "", "get", "services"); r.code != exitFailure || !strings.Contains(r.stderr, "connection refused at http://127.0.0.1:1;") {
 		t.Errorf("CHANCERY_ETCD_ENDPOINTS was not used: %d %q", r.code, r.stderr)
+	}
+}
+
+// Under etcd's NOSPACE alarm apply fails with one line that names the
+// alarm, says nothing was written and what to do; once the alarm is
+// disarmed the same apply goes through.
+func TestApplyUnderNoSpaceAlarm(t *testing.T) {
+	env, cli := startEtcd(t)
+	file := filepath.Join(t.TempDir(), "ten.yaml")
+	writeFile(t, file, tenDocuments(""))
+	ctx := context.Background()
+	status, err := cli.Status(ctx, env["CHANCERY_ETCD_ENDPOINTS"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarm := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: status.Header.MemberId, Alarm: pb.AlarmType_NOSPACE}
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx, alarm); err != nil {
+		t.Fatalf("raise NOSPACE: %v", err)
+	}
+	before := revision(t, cli)
+	const want = "etcd is out of space (alarm NOSPACE): nothing was written; free space: compact, defragment every member, then `etcdctl alarm disarm`"
+	oneLineError(t, ctl(t, env, "", "apply", "-f", file), exitFailure, want)
+	// Split in three, the first transaction fails: still nothing written.
+	if r := ctl(t, env, "", "apply", "-f", file, "--max-txn-ops", "5"); r.code != exitFailure || !strings.HasSuffix(r.stderr, "chanceryctl: "+want+"\n") {
+		t.Errorf("split apply: status %d, stderr %q, want it to end with %q", r.code, r.stderr, want)
+	}
+	if got := revision(t, cli); got != before {
+		t.Errorf("revision %d after the refused applies, want %d", got, before)
+	}
+	if _, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: status.Header.MemberId, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatalf("disarm NOSPACE: %v", err)
+	}
+	if r := mustRun(t, env, "", "apply", "-f", file); strings.Count(r.stdout, " created\n") != 10 {
+		t.Errorf("after disarm:\n%s", r.stdout)
 	}
 }

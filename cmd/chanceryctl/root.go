@@ -188,8 +188,16 @@ func (e *etcd) explain(err error) error {
 		return fmt.Errorf("%w: etcd's --max-txn-ops is lower than chanceryctl's --max-txn-ops", err)
 	case errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return fmt.Errorf("%w: an object is larger than etcd's --max-request-bytes", err)
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		return errNoSpace(err.Error())
 	}
 	return err
+}
+
+// errNoSpace says what an operator does about etcd's NOSPACE alarm, under
+// which etcd refuses every write; what says what became of this one.
+func errNoSpace(what string) error {
+	return fmt.Errorf("etcd is out of space (alarm NOSPACE): %s; free space: compact, defragment every member, then `etcdctl alarm disarm`", what)
 }
 
 // explainUnreachable says what a newcomer most often has to do when

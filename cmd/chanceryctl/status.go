@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chancery-xds/chancery/cluster"
+	"github.com/chancery-xds/chancery/cluster/fleet"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/storage/model"
 )
@@ -51,17 +51,17 @@ versions sent, ACKed and current, and the whole NACK error.`,
 			defer e.close()
 			ctx, cancel := e.request(cmd.Context())
 			defer cancel()
-			fleet, err := cluster.ReadFleet(ctx, e.cli, e.ks)
+			view, err := fleet.Read(ctx, e.cli, e.ks)
 			if err != nil {
 				return e.explain(err)
 			}
 			if len(args) == 0 {
-				if err := cluster.WriteFleet(a.stdout, fleet); err != nil {
+				if err := fleet.WriteTable(a.stdout, view); err != nil {
 					return err
 				}
 				return a.printRejected(ctx, e)
 			}
-			return cluster.WriteEnvoy(a.stdout, fleet, args[0], time.Now())
+			return fleet.WriteEnvoy(a.stdout, view, args[0], time.Now())
 		},
 	}
 }

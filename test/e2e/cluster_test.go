@@ -14,7 +14,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/chancery-xds/chancery/cluster"
+	clusterfleet "github.com/chancery-xds/chancery/cluster/fleet"
 	"github.com/chancery-xds/chancery/storage"
 	"github.com/chancery-xds/chancery/test/e2e/harness"
 	"github.com/chancery-xds/chancery/test/xdsclient"
@@ -164,21 +164,21 @@ func (s *replicaSet) waitVerdicts(timeout time.Duration, want map[string]string)
 }
 
 // fleet reads the fleet view as chanceryctl status does.
-func (s *replicaSet) fleet() *cluster.Fleet {
+func (s *replicaSet) fleet() *clusterfleet.View {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	f, err := cluster.ReadFleet(ctx, s.cli, storage.NewKeyspace(prefix))
+	f, err := clusterfleet.Read(ctx, s.cli, storage.NewKeyspace(prefix))
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return f
 }
 
-func fleetTable(t *testing.T, f *cluster.Fleet) string {
+func fleetTable(t *testing.T, f *clusterfleet.View) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := cluster.WriteFleet(&b, f); err != nil {
+	if err := clusterfleet.WriteTable(&b, f); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -402,7 +402,7 @@ func TestFleetStatus(t *testing.T) {
 	defer nacker.Close()
 
 	s.put("routes/web", routeTable(directRoute("/v2", 200, "v2"), route("/", "web")))
-	var f *cluster.Fleet
+	var f *clusterfleet.View
 	harness.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
 		f = s.fleet()
 		want := versions(t, r1)["edge"]["routes"]
@@ -419,7 +419,7 @@ func TestFleetStatus(t *testing.T) {
 			}
 		}
 		for _, node := range []string{"envoy-1", "envoy-2", "envoy-3", "nacker"} {
-			for _, typ := range cluster.Types {
+			for _, typ := range clusterfleet.Types {
 				want := "SYNCED"
 				if node == "nacker" && typ == "listeners" {
 					want = "NACKED"
@@ -449,7 +449,7 @@ func TestFleetStatus(t *testing.T) {
 			return fmt.Errorf("envoy-3 still under the killed replica %s", gone)
 		}
 		for _, ts := range rs[0].Sync {
-			if ts.State != cluster.Synced {
+			if ts.State != clusterfleet.Synced {
 				return fmt.Errorf("envoy-3 %s is %s", ts.Type, ts.State)
 			}
 		}
@@ -464,8 +464,8 @@ func TestFleetStatus(t *testing.T) {
 }
 
 // rows returns the fleet's lines for one node.
-func rows(f *cluster.Fleet, node string) []cluster.EnvoyStatus {
-	var out []cluster.EnvoyStatus
+func rows(f *clusterfleet.View, node string) []clusterfleet.EnvoyStatus {
+	var out []clusterfleet.EnvoyStatus
 	for _, e := range f.Envoys {
 		if e.NodeID == node {
 			out = append(out, e)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chancery-xds/chancery/cluster"
+	clusterfleet "github.com/chancery-xds/chancery/cluster/fleet"
 	"github.com/chancery-xds/chancery/test/e2e/harness"
 )
 
@@ -70,12 +70,12 @@ func checkFleetDOM(dom string, nodes []string) error {
 		if row == nil {
 			return fmt.Errorf("no row for Envoy %s on the page", node)
 		}
-		if row[1] != string(cluster.Synced) {
+		if row[1] != string(clusterfleet.Synced) {
 			return fmt.Errorf("Envoy %s shows %s: %s", node, row[1], row[2])
 		}
-		for _, typ := range cluster.Types {
+		for _, typ := range clusterfleet.Types {
 			cell := regexp.MustCompile(`<td data-type="` + typ + `"[^>]*><span class="badge [A-Z-]+" data-state="([A-Z ]+)">`).FindStringSubmatch(row[2])
-			if cell == nil || cell[1] != string(cluster.Synced) {
+			if cell == nil || cell[1] != string(clusterfleet.Synced) {
 				return fmt.Errorf("Envoy %s: %s not SYNCED: %s", node, typ, row[2])
 			}
 		}

@@ -32,6 +32,8 @@ type topologyOptions struct {
 	// linked names the replicas (by index) that reach every etcd member
 	// through a TCP proxy the test can cut.
 	linked []int
+	// etcd configures every etcd member.
+	etcd harness.EtcdOptions
 }
 
 // topology is the whole system under test.
@@ -54,7 +56,7 @@ type topology struct {
 func newTopology(t *testing.T, opts topologyOptions) *topology {
 	t.Helper()
 	top := &topology{t: t, links: map[int][]*harness.TCPProxy{}}
-	top.etcd = harness.StartEtcdCluster(t, 3)
+	top.etcd = harness.StartEtcdClusterWith(t, 3, opts.etcd)
 	top.cli = top.etcd.Client(t)
 	for _, name := range []string{"up1", "up2"} {
 		top.up = append(top.up, harness.StartUpstream(t, name))

@@ -34,6 +34,9 @@ type EtcdOptions struct {
 	// TLS, when set, serves clients over https (Endpoint is https://...)
 	// and requires client certificates signed by TLS.ClientCAFile.
 	TLS *EtcdTLS
+	// ExtraArgs are appended to every member's command line, e.g.
+	// --quota-backend-bytes.
+	ExtraArgs []string
 }
 
 // EtcdTLS is etcd's client-side TLS: its server certificate (for
@@ -74,10 +77,17 @@ func StartEtcdWith(t testing.TB, opts EtcdOptions) *Etcd {
 // member is healthy.
 func StartEtcdCluster(t testing.TB, size int) *EtcdCluster {
 	t.Helper()
+	return StartEtcdClusterWith(t, size, EtcdOptions{})
+}
+
+// StartEtcdClusterWith starts a cluster as StartEtcdCluster does, every
+// member configured by opts.
+func StartEtcdClusterWith(t testing.TB, size int, opts EtcdOptions) *EtcdCluster {
+	t.Helper()
 	bin := binary(t, "etcd")
 	var c *EtcdCluster
 	startRetrying(t, "etcd", func() ([]*process, error) {
-		c = newEtcdCluster(t, bin, size)
+		c = newEtcdClusterWith(t, bin, size, opts)
 		procs := make([]*process, len(c.Members))
 		for i, m := range c.Members {
 			procs[i] = m.proc
@@ -85,10 +95,6 @@ func StartEtcdCluster(t testing.TB, size int) *EtcdCluster {
 		return procs, startMembers(c.Members)
 	})
 	return c
-}
-
-func newEtcdCluster(t testing.TB, bin string, size int) *EtcdCluster {
-	return newEtcdClusterWith(t, bin, size, EtcdOptions{})
 }
 
 func newEtcdClusterWith(t testing.TB, bin string, size int, opts EtcdOptions) *EtcdCluster {
@@ -129,6 +135,7 @@ func newEtcdClusterWith(t testing.TB, bin string, size int, opts EtcdOptions) *E
 			args = append(args, "--cert-file", opts.TLS.CertFile, "--key-file", opts.TLS.KeyFile,
 				"--client-cert-auth", "--trusted-ca-file", opts.TLS.ClientCAFile, "--listen-metrics-urls", m.healthURL)
 		}
+		args = append(args, opts.ExtraArgs...)
 		m.proc = newProcess(t, m.name, bin, filepath.Join(dir, m.name+".log"), args)
 	}
 	return c
