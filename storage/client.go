@@ -24,6 +24,10 @@ type ClientConfig struct {
 
 // Dial returns an etcd client. It does not wait for etcd: requests retry
 // until their context ends, so a replica can start while etcd is down.
+// ReconnectMaxDelay is the longest wait, before jitter (±20%), between the
+// etcd client's attempts to reconnect to a member.
+const ReconnectMaxDelay = 3 * time.Second
+
 func Dial(cfg ClientConfig) (*clientv3.Client, error) {
 	cc := clientv3.Config{
 		Endpoints:            cfg.Endpoints,
@@ -37,7 +41,7 @@ func Dial(cfg ClientConfig) (*clientv3.Client, error) {
 		// outage a client would stay away for up to two minutes after etcd
 		// is back. Bounded (and jittered by gRPC), it returns within seconds.
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay},
 			MinConnectTimeout: 5 * time.Second,
 		})},
 	}

@@ -30,6 +30,10 @@ type WatchState struct {
 	// it is current (an event, a progress notification, a full load); -1
 	// before the first load.
 	SilentMillis int64 `json:"silent_ms"`
+	// HearingMillis is how long, in milliseconds, the watch has heard from
+	// etcd without a silence of half the max lag; -1 while it is that
+	// silent, or before it is known.
+	HearingMillis int64 `json:"hearing_ms"`
 	// Peers is how many other replicas it would ask, should its own watch
 	// go quiet: those registered with an admin address when it last read.
 	Peers int `json:"peers"`
@@ -57,6 +61,13 @@ type Config struct {
 	// known); ProbeInterval how often the others are asked while the watch
 	// is quiet (default MaxLag/4, between 100ms and 1s).
 	PeerInterval, ProbeInterval time.Duration
+	// Settle is how long another replica must have heard from etcd without
+	// a break before its word makes this one leave (default: MaxLag, and
+	// at least twice the etcd client's longest reconnect delay). When etcd
+	// returns after an outage every replica shared, the first to reconnect
+	// is no witness against those still waiting out their reconnect
+	// backoff.
+	Settle time.Duration
 	// HTTP asks the others; nil: a client with a 1s timeout.
 	HTTP   *http.Client
 	Logger *zap.Logger
@@ -71,6 +82,9 @@ type Readiness struct {
 	cfg     Config
 	peers   atomic.Pointer[[]peer]
 	witness atomic.Pointer[witness] // the last round of asking: who hears etcd, or nil
+	// hearing is when the watch started hearing from etcd without a
+	// silence of MaxLag/2 (Unix nanoseconds; 0: silent, or not yet known).
+	hearing atomic.Int64
 }
 
 type peer struct{ id, url string }
@@ -109,6 +123,9 @@ func New(cfg Config) (*Readiness, error) {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = min(max(cfg.MaxLag/4, 100*time.Millisecond), time.Second)
 	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = max(cfg.MaxLag, 2*storage.ReconnectMaxDelay)
+	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: time.Second}
 	}
@@ -122,9 +139,12 @@ func New(cfg Config) (*Readiness, error) {
 
 // State is this replica's WatchState now.
 func (r *Readiness) State() WatchState {
-	st := WatchState{Replica: r.cfg.ID, Revision: r.cfg.Revision(), SilentMillis: -1, Peers: len(*r.peers.Load())}
+	st := WatchState{Replica: r.cfg.ID, Revision: r.cfg.Revision(), SilentMillis: -1, HearingMillis: -1, Peers: len(*r.peers.Load())}
 	if heard := r.cfg.Heard(); !heard.IsZero() {
 		st.SilentMillis = time.Since(heard).Milliseconds()
+	}
+	if since := r.hearing.Load(); since != 0 && st.SilentMillis >= 0 && time.Duration(st.SilentMillis)*time.Millisecond < r.cfg.MaxLag/2 {
+		st.HearingMillis = time.Since(time.Unix(0, since)).Milliseconds()
 	}
 	return st
 }
@@ -158,6 +178,7 @@ func (r *Readiness) Run(ctx context.Context) error {
 	var said string // the last verdict logged
 	for {
 		silent := r.silent()
+		r.track(silent)
 		// While the watch is quiet etcd is unlikely to answer a read: the
 		// last list stands, and the others are asked instead. A replica that
 		// knows no other (the first to start) looks again every round.
@@ -209,6 +230,18 @@ func (r *Readiness) logChange(said string, v Verdict) string {
 	return now
 }
 
+// track notes when the watch started hearing from etcd without a break:
+// a silence of MaxLag/2 ends the streak, and the next word starts one.
+func (r *Readiness) track(silent time.Duration) {
+	heard := r.cfg.Heard()
+	switch {
+	case heard.IsZero() || silent >= r.cfg.MaxLag/2:
+		r.hearing.Store(0)
+	case r.hearing.Load() == 0:
+		r.hearing.Store(heard.UnixNano())
+	}
+}
+
 // silent is how long the watch has been quiet; 0 before the first load.
 func (r *Readiness) silent() time.Duration {
 	heard := r.cfg.Heard()
@@ -244,7 +277,9 @@ func (r *Readiness) refreshPeers(ctx context.Context) error {
 
 // findWitness asks every other replica at once and returns the first that
 // hears from etcd: quiet for no more than half of MaxLag, as a live watch
-// with progress notifications is. Nil when none answers so.
+// with progress notifications is, and so for at least Settle. Nil when
+// none answers so. A replica that does not say how long it has heard
+// (an older version) is no witness: the error is toward staying ready.
 func (r *Readiness) findWitness(ctx context.Context) *witness {
 	peers := *r.peers.Load()
 	found := make(chan WatchState, len(peers))
@@ -258,7 +293,8 @@ func (r *Readiness) findWitness(ctx context.Context) *witness {
 				r.cfg.Logger.Debug("asking a replica how it hears etcd failed", zap.String("peer", p.id), zap.Error(err))
 				return
 			}
-			if st.SilentMillis >= 0 && time.Duration(st.SilentMillis)*time.Millisecond <= r.cfg.MaxLag/2 {
+			if st.SilentMillis >= 0 && time.Duration(st.SilentMillis)*time.Millisecond <= r.cfg.MaxLag/2 &&
+				time.Duration(st.HearingMillis)*time.Millisecond >= r.cfg.Settle {
 				found <- st
 			}
 		}()

@@ -22,9 +22,10 @@ import (
 // peerAdmin is another replica's admin server as Readiness asks it: it
 // reports the watch state the test sets.
 type peerAdmin struct {
-	id     string
-	silent atomic.Int64 // milliseconds
-	srv    *httptest.Server
+	id      string
+	silent  atomic.Int64 // milliseconds
+	hearing atomic.Int64 // milliseconds
+	srv     *httptest.Server
 }
 
 func startPeerAdmin(t *testing.T, id string) *peerAdmin {
@@ -35,7 +36,7 @@ func startPeerAdmin(t *testing.T, id string) *peerAdmin {
 			http.NotFound(rw, r)
 			return
 		}
-		if err := json.NewEncoder(rw).Encode(readiness.WatchState{Replica: p.id, Revision: 7, SilentMillis: p.silent.Load()}); err != nil {
+		if err := json.NewEncoder(rw).Encode(readiness.WatchState{Replica: p.id, Revision: 7, SilentMillis: p.silent.Load(), HearingMillis: p.hearing.Load()}); err != nil {
 			t.Errorf("peer %s: %v", p.id, err)
 		}
 	}))
@@ -57,7 +58,7 @@ func TestReadinessLeavesOnlyWhenAnotherHearsEtcd(t *testing.T) {
 		Client: cli, Keyspace: clustertest.KS, ID: "me", MaxLag: maxLag,
 		Heard:        func() time.Time { return time.Unix(0, heard.Load()) },
 		Revision:     func() int64 { return 5 },
-		PeerInterval: 50 * time.Millisecond, ProbeInterval: 20 * time.Millisecond,
+		PeerInterval: 50 * time.Millisecond, ProbeInterval: 20 * time.Millisecond, Settle: time.Second,
 		Logger: zaptest.NewLogger(t),
 	})
 	if err != nil {
@@ -101,6 +102,7 @@ func TestReadinessLeavesOnlyWhenAnotherHearsEtcd(t *testing.T) {
 	}
 	// Cut off alone: the peer hears etcd, this replica does not.
 	peer.silent.Store(100)
+	peer.hearing.Store(time.Minute.Milliseconds())
 	clustertest.Eventually(t, 5*time.Second, func() error {
 		heard.Store(time.Now().UnixNano()) // registrations are read while etcd is heard
 		if n := r.KnownPeers(); n != 2 {
@@ -112,6 +114,21 @@ func TestReadinessLeavesOnlyWhenAnotherHearsEtcd(t *testing.T) {
 	clustertest.Eventually(t, 5*time.Second, verdict("behind, witness other"))
 	// The peer goes quiet too: a shared silence, the replica serves on.
 	peer.silent.Store(time.Second.Milliseconds())
+	peer.hearing.Store(-1)
+	clustertest.Eventually(t, 5*time.Second, verdict("shared"))
+	// etcd returns and the peer reconnects first: until it has heard for
+	// Settle, this replica may still be waiting out its reconnect backoff,
+	// and stays.
+	peer.silent.Store(100)
+	peer.hearing.Store(200)
+	time.Sleep(10 * 20 * time.Millisecond) // ten rounds of asking
+	if err := verdict("shared")(); err != nil {
+		t.Fatalf("a peer that has just begun to hear etcd again: %v", err)
+	}
+	peer.hearing.Store(time.Second.Milliseconds())
+	clustertest.Eventually(t, 5*time.Second, verdict("behind, witness other"))
+	peer.silent.Store(time.Second.Milliseconds())
+	peer.hearing.Store(-1)
 	clustertest.Eventually(t, 5*time.Second, verdict("shared"))
 	// No peer answers at all: the same.
 	peer.srv.Close()
@@ -121,6 +138,14 @@ func TestReadinessLeavesOnlyWhenAnotherHearsEtcd(t *testing.T) {
 	if err := verdict("current")(); err != nil {
 		t.Fatal(err)
 	}
+	// It tells the others how long it has heard again, from its next round.
+	clustertest.Eventually(t, 5*time.Second, func() error {
+		heard.Store(time.Now().UnixNano())
+		if st := r.State(); st.HearingMillis < 0 {
+			return fmt.Errorf("State() = %+v: hearing not known", st)
+		}
+		return nil
+	})
 	if st := r.State(); st.Replica != "me" || st.Revision != 5 || st.SilentMillis < 0 || st.SilentMillis > time.Minute.Milliseconds() {
 		t.Errorf("State() = %+v", st)
 	}
