@@ -48,8 +48,13 @@ tools:
 	./scripts/install-test-deps.sh
 
 ## test: install the tools, then run every test: unit, integration (embedded etcd) and end-to-end (real etcd, Envoy)
-test: tools build
+test: tools build $(BIN)/bench-fleet
 	CHANCERY_E2E=required $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The simulated Envoys of test/fault's reconnect storm; go build knows when it is stale.
+.PHONY: $(BIN)/bench-fleet
+$(BIN)/bench-fleet:
+	$(GO) build -o $@ ./test/bench/fleet
 
 ## e2e: install the tools, then run the end-to-end tests only (real etcd, Envoy, the README's Quick start)
 e2e: tools build

@@ -3,6 +3,7 @@ package xdsserver
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,6 +17,11 @@ type GRPCConfig struct {
 	// ±10% jitter) so that streams rebalance onto replicas that came back.
 	// Envoy reconnects at once and, with unchanged config, receives nothing new.
 	MaxConnectionAge time.Duration
+	// MaxConnectionAgeGrace is how long an aged connection's streams may
+	// run on after the server asked the client to go away (GOAWAY) before
+	// the connection is closed; default 10s. An xDS stream never ends by
+	// itself, so this is how long after its age a connection actually moves.
+	MaxConnectionAgeGrace time.Duration
 	// KeepaliveTime is how often an idle connection is pinged.
 	KeepaliveTime time.Duration
 	// StreamRate admits at most this many new xDS streams per second, with
@@ -23,6 +29,8 @@ type GRPCConfig struct {
 	// Envoys retry with backoff. It flattens reconnect storms. 0: no limit.
 	StreamRate  float64
 	StreamBurst int
+	// Registerer, if set, gets chancery_xds_streams_refused_total.
+	Registerer prometheus.Registerer
 }
 
 // ServerOptions returns the gRPC options for an xDS server. A Server must
@@ -35,7 +43,10 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 	params := keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: 10 * time.Second}
 	if cfg.MaxConnectionAge > 0 {
 		params.MaxConnectionAge = cfg.MaxConnectionAge
-		params.MaxConnectionAgeGrace = time.Minute
+		params.MaxConnectionAgeGrace = cfg.MaxConnectionAgeGrace
+		if params.MaxConnectionAgeGrace <= 0 {
+			params.MaxConnectionAgeGrace = 10 * time.Second
+		}
 	}
 	opts := []grpc.ServerOption{
 		grpc.KeepaliveParams(params),
@@ -51,16 +62,22 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 		grpc.InitialConnWindowSize(1 << 20),
 	}
 	if cfg.StreamRate > 0 {
-		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1))))
+		refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "chancery_xds_streams_refused_total",
+			Help: "New xDS streams refused by admission (--xds-stream-rate); the Envoys retry with backoff."})
+		if cfg.Registerer != nil {
+			cfg.Registerer.MustRegister(refused)
+		}
+		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1), refused)))
 	}
 	return opts
 }
 
-// admission refuses new streams beyond a token-bucket rate.
-func admission(perSecond float64, burst int) grpc.StreamServerInterceptor {
+// admission refuses new streams beyond a token-bucket rate, counting them.
+func admission(perSecond float64, burst int, refused prometheus.Counter) grpc.StreamServerInterceptor {
 	limiter := rate.NewLimiter(rate.Limit(perSecond), burst)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if !limiter.Allow() {
+			refused.Inc()
 			return status.Errorf(codes.Unavailable, "xds: admitting at most %.0f new streams per second; retry", perSecond)
 		}
 		return handler(srv, ss)

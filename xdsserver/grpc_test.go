@@ -3,6 +3,8 @@ package xdsserver_test
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -11,9 +13,10 @@ import (
 )
 
 // Beyond the admission burst, new streams are refused with UNAVAILABLE, which
-// Envoy retries with backoff.
+// Envoy retries with backoff, and counted.
 func TestAdmissionRefusesStreamsBeyondTheRate(t *testing.T) {
-	_, addr := serveReplica(t, translate(t, 1, nil), xdsserver.GRPCConfig{StreamRate: 0.001, StreamBurst: 2})
+	reg := prometheus.NewRegistry()
+	_, addr := serveReplica(t, translate(t, 1, nil), xdsserver.GRPCConfig{StreamRate: 0.001, StreamBurst: 2, Registerer: reg})
 	var refused int
 	for i := range 4 {
 		c, err := xdsclient.Dial(addr, xdsclient.Options{NodeID: "n", Group: "edge"})
@@ -32,5 +35,15 @@ func TestAdmissionRefusesStreamsBeyondTheRate(t *testing.T) {
 	}
 	if refused != 2 {
 		t.Errorf("%d of 4 streams refused with a burst of 2, want 2", refused)
+	}
+	if n, err := testutil.GatherAndCount(reg, "chancery_xds_streams_refused_total"); err != nil || n != 1 {
+		t.Fatalf("chancery_xds_streams_refused_total: %d series, %v", n, err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := families[0].GetMetric()[0].GetCounter().GetValue(); got != float64(refused) {
+		t.Errorf("chancery_xds_streams_refused_total = %v, want %d", got, refused)
 	}
 }

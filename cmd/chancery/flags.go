@@ -10,27 +10,28 @@ import (
 
 // serveConfig is everything `chancery serve` is told.
 type serveConfig struct {
-	etcdEndpoints    []string
-	etcdUsername     string
-	etcdPassword     string
-	etcdCA           string
-	etcdCert         string
-	etcdKey          string
-	dataDir          string
-	embeddedClient   string
-	embeddedPeer     string
-	prefix           string
-	xdsAddress       string
-	adminAddress     string
-	replicaID        string
-	coalesce         time.Duration
-	drainTimeout     time.Duration
-	maxConnectionAge time.Duration
-	streamRate       float64
-	maxWatchLag      time.Duration
-	streamBurst      int
-	logFormat        string
-	logLevel         string
+	etcdEndpoints         []string
+	etcdUsername          string
+	etcdPassword          string
+	etcdCA                string
+	etcdCert              string
+	etcdKey               string
+	dataDir               string
+	embeddedClient        string
+	embeddedPeer          string
+	prefix                string
+	xdsAddress            string
+	adminAddress          string
+	replicaID             string
+	coalesce              time.Duration
+	drainTimeout          time.Duration
+	maxConnectionAge      time.Duration
+	maxConnectionAgeGrace time.Duration
+	streamRate            float64
+	maxWatchLag           time.Duration
+	streamBurst           int
+	logFormat             string
+	logLevel              string
 	// cluster: see cmd/chancery/cluster.go
 	sessionTTL             time.Duration
 	advertiseAddress       string
@@ -65,6 +66,7 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.DurationVar(&c.coalesce, "coalesce", 5*time.Millisecond, "least time between two rebuilds: a change after a quiet spell is rebuilt at once, the ones that follow within this window together")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long Envoys get to move to another replica before streams are cut")
 	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 30*time.Minute, "close xDS connections after about this long so streams rebalance (0: never)")
+	fs.DurationVar(&c.maxConnectionAgeGrace, "max-connection-age-grace", 10*time.Second, "how long an aged xDS connection's streams run on after GOAWAY before it is closed")
 	fs.Float64Var(&c.streamRate, "xds-stream-rate", 0, "admit at most this many new xDS streams per second, refusing the rest with UNAVAILABLE (0: no limit)")
 	fs.IntVar(&c.streamBurst, "xds-stream-burst", 1000, "new xDS streams admitted at once above --xds-stream-rate")
 	fs.DurationVar(&c.maxWatchLag, "max-watch-lag", 10*time.Second, "not ready once the watch has heard nothing from etcd for this long while another replica hears from it; a silence every replica shares keeps them all ready (docs/readiness.md)")

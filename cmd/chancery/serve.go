@@ -113,7 +113,8 @@ func serve(cfg *serveConfig) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	grpcServer := grpc.NewServer(append(xdsserver.ServerOptions(xdsserver.GRPCConfig{
-		MaxConnectionAge: cfg.maxConnectionAge, StreamRate: cfg.streamRate, StreamBurst: cfg.streamBurst,
+		MaxConnectionAge: cfg.maxConnectionAge, MaxConnectionAgeGrace: cfg.maxConnectionAgeGrace,
+		StreamRate: cfg.streamRate, StreamBurst: cfg.streamBurst, Registerer: reg,
 	}), xdsTLS...)...)
 	xds.Register(grpcServer)
 	var draining atomic.Bool
