@@ -26,10 +26,12 @@ import (
 // it. That is what keeps one VM from reading another group's listeners
 // and secrets.
 
-// Reasons a stream is refused, the label of chancery_xds_streams_refused_total.
+// Reasons a stream is refused, the label of chancery_xds_streams_refused_total
+// (refusedStreams).
 const (
 	refusedGroupNotAllowed = "group-not-allowed"
 	refusedNoCertificate   = "no-client-certificate"
+	refusedAdmission       = "admission" // beyond --xds-stream-rate (grpc.go)
 )
 
 // peerIdentity is what a stream's connection says of its client.
@@ -47,15 +49,9 @@ type streamAuth struct {
 }
 
 func newStreamAuth(cfg Config) *streamAuth {
-	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "chancery_xds_streams_refused_total",
-		Help: "xDS streams refused because their client certificate does not allow the node group they claim.",
-	}, []string{"reason"})
+	refused := refusedStreams(cfg.Registerer)
 	for _, r := range []string{refusedGroupNotAllowed, refusedNoCertificate} {
 		refused.WithLabelValues(r)
-	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(refused)
 	}
 	return &streamAuth{on: cfg.ClientCertGroups, log: cfg.Logger, refused: refused}
 }

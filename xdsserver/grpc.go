@@ -29,7 +29,7 @@ type GRPCConfig struct {
 	// Envoys retry with backoff. It flattens reconnect storms. 0: no limit.
 	StreamRate  float64
 	StreamBurst int
-	// Registerer, if set, gets chancery_xds_streams_refused_total.
+	// Registerer, if set, gets chancery_xds_streams_refused_total{reason="admission"}.
 	Registerer prometheus.Registerer
 }
 
@@ -62,11 +62,7 @@ func ServerOptions(cfg GRPCConfig) []grpc.ServerOption {
 		grpc.InitialConnWindowSize(1 << 20),
 	}
 	if cfg.StreamRate > 0 {
-		refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "chancery_xds_streams_refused_total",
-			Help: "New xDS streams refused by admission (--xds-stream-rate); the Envoys retry with backoff."})
-		if cfg.Registerer != nil {
-			cfg.Registerer.MustRegister(refused)
-		}
+		refused := refusedStreams(cfg.Registerer).WithLabelValues(refusedAdmission)
 		opts = append(opts, grpc.StreamInterceptor(admission(cfg.StreamRate, max(cfg.StreamBurst, 1), refused)))
 	}
 	return opts

@@ -1,6 +1,31 @@
 package xdsserver
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// refusedStreams returns chancery_xds_streams_refused_total{reason},
+// registered with reg if reg is set: the one in reg already when the
+// server's identity rule or its admission (ServerOptions) registered it
+// first, as both count into it.
+func refusedStreams(reg prometheus.Registerer) *prometheus.CounterVec {
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chancery_xds_streams_refused_total",
+		Help: "xDS streams refused, by reason: admission (--xds-stream-rate), or a client certificate that does not allow the node group claimed.",
+	}, []string{"reason"})
+	if reg == nil {
+		return refused
+	}
+	var dup prometheus.AlreadyRegisteredError
+	if err := reg.Register(refused); errors.As(err, &dup) {
+		return dup.ExistingCollector.(*prometheus.CounterVec)
+	} else if err != nil {
+		panic(err) // a metric of ours under the same name: a programming error
+	}
+	return refused
+}
 
 type metrics struct {
 	streams       *prometheus.GaugeVec
