@@ -37,6 +37,7 @@ type result struct {
 	Note     string        `json:"note"`     // the scenario's other figures
 	Duration time.Duration `json:"duration"` // the scenario, start to end
 	Failures bool          `json:"failures"` // the test failed
+	Date     string        `json:"date"`     // of the run, UTC, YYYY-MM-DD
 }
 
 var (
@@ -56,6 +57,7 @@ func begin(t *testing.T) {
 func report(t *testing.T, r result) {
 	t.Helper()
 	r.Test = t.Name()
+	r.Date = time.Now().UTC().Format(time.DateOnly)
 	resultsMu.Lock()
 	if s, ok := started[t.Name()]; ok {
 		r.Duration = time.Since(s)
@@ -83,9 +85,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// writeReport writes the report of this run's scenarios, keeping from the
+// report already at path the rows of scenarios this run did not run
+// (make fault FAULT_RUN=... reruns one).
 func writeReport(path string) error {
 	resultsMu.Lock()
 	defer resultsMu.Unlock()
+	jsonPath := strings.TrimSuffix(path, ".md") + ".json"
+	if raw, err := os.ReadFile(jsonPath); err == nil {
+		var earlier []result
+		if err := json.Unmarshal(raw, &earlier); err != nil {
+			return fmt.Errorf("read %s: %w", jsonPath, err)
+		}
+		for _, e := range earlier {
+			if !slices.ContainsFunc(results, func(r result) bool { return r.Test == e.Test }) {
+				results = append(results, e)
+			}
+		}
+	}
 	slices.SortStableFunc(results, func(a, b result) int { return strings.Compare(a.Scenario, b.Scenario) })
 	var b strings.Builder
 	form := "short"
@@ -93,19 +110,19 @@ func writeReport(path string) error {
 		form = "long"
 	}
 	fmt.Fprintf(&b, "# Reliability\n\n")
-	fmt.Fprintf(&b, "Written by `make fault` (the %s form) on %s: the fault scenarios of `test/fault` on real parts\n", form, time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "Written by `make fault` (the %s form; each row's date is its run's) on %s: the fault scenarios of `test/fault` on real parts\n", form, time.Now().UTC().Format(time.DateOnly))
 	fmt.Fprintf(&b, "(a 3-member etcd of real binaries, three replicas behind HAProxy in TCP mode\n")
 	fmt.Fprintf(&b, "checking `/readyz`, two real Envoys whose bootstraps name only HAProxy, real\n")
 	fmt.Fprintf(&b, "upstreams) on a 2-core machine. Every figure here is also asserted by its test.\n\n")
-	fmt.Fprintf(&b, "| scenario | requests sent | failed | time to recover | updates lost | other figures | passed |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| scenario | requests sent | failed | time to recover | updates lost | other figures | passed | run |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		pass := "yes"
 		if r.Failures {
 			pass = "**no**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %v | %d | %s | %s |\n", r.Scenario, r.Sent, r.Failed,
-			r.Recovery.Round(time.Millisecond), r.Lost, strings.ReplaceAll(r.Note, "|", "\\|"), pass)
+		fmt.Fprintf(&b, "| %s | %d | %d | %v | %d | %s | %s | %s |\n", r.Scenario, r.Sent, r.Failed,
+			r.Recovery.Round(time.Millisecond), r.Lost, strings.ReplaceAll(r.Note, "|", "\\|"), pass, r.Date)
 	}
 	fmt.Fprintf(&b, "\nTo reproduce one scenario:\n\n")
 	for _, r := range results {
@@ -117,8 +134,8 @@ func writeReport(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
 	}
-	if err := os.WriteFile(strings.TrimSuffix(path, ".md")+".json", append(raw, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s.json: %w", strings.TrimSuffix(path, ".md"), err)
+	if err := os.WriteFile(jsonPath, append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", jsonPath, err)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
