@@ -1,15 +1,12 @@
 package xdsserver_test
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -22,26 +19,11 @@ import (
 // counts into too, as a replica registers both (cmd/chancery/serve.go).
 func TestAdmissionRefusesStreamsBeyondTheRate(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := xdsserver.New(ctx, xdsserver.Config{Registerer: reg})
-	if err := srv.Publish(translate(t, 1, nil)); err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(xdsserver.ServerOptions(xdsserver.GRPCConfig{StreamRate: 0.001, StreamBurst: 2, Registerer: reg})...)
-	srv.Register(g)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(l) }() // returns when stopped below
-	t.Cleanup(func() {
-		g.Stop()
-		cancel()
-		waitReceivers(t, srv)
-	})
+	_, addr := serveReplicaWith(t, translate(t, 1, nil), xdsserver.Config{Registerer: reg},
+		xdsserver.GRPCConfig{StreamRate: 0.001, StreamBurst: 2, Registerer: reg})
 	var refused int
 	for i := range 4 {
-		c, err := xdsclient.Dial(l.Addr().String(), xdsclient.Options{NodeID: "n", Group: "edge"})
+		c, err := xdsclient.Dial(addr, xdsclient.Options{NodeID: "n", Group: "edge"})
 		if err == nil {
 			if _, open := <-c.Responses(); !open {
 				err = c.Err()

@@ -62,8 +62,14 @@ func startReplica(t *testing.T, res *output.Resources) (*xdsserver.Server, strin
 // serveReplica is startReplica with the gRPC server's settings.
 func serveReplica(t *testing.T, res *output.Resources, cfg xdsserver.GRPCConfig) (*xdsserver.Server, string) {
 	t.Helper()
+	return serveReplicaWith(t, res, xdsserver.Config{Logger: zaptest.NewLogger(t)}, cfg)
+}
+
+// serveReplicaWith is serveReplica with the server's settings too.
+func serveReplicaWith(t *testing.T, res *output.Resources, srvCfg xdsserver.Config, cfg xdsserver.GRPCConfig) (*xdsserver.Server, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := xdsserver.New(ctx, xdsserver.Config{Logger: zaptest.NewLogger(t)})
+	srv := xdsserver.New(ctx, srvCfg)
 	if err := srv.Publish(res); err != nil {
 		t.Fatal(err)
 	}
