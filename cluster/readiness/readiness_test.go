@@ -25,6 +25,7 @@ type peerAdmin struct {
 	id      string
 	silent  atomic.Int64 // milliseconds
 	hearing atomic.Int64 // milliseconds
+	asked   atomic.Int64 // times its watch state was asked for
 	srv     *httptest.Server
 }
 
@@ -36,6 +37,7 @@ func startPeerAdmin(t *testing.T, id string) *peerAdmin {
 			http.NotFound(rw, r)
 			return
 		}
+		p.asked.Add(1)
 		if err := json.NewEncoder(rw).Encode(readiness.WatchState{Replica: p.id, Revision: 7, SilentMillis: p.silent.Load(), HearingMillis: p.hearing.Load()}); err != nil {
 			t.Errorf("peer %s: %v", p.id, err)
 		}
@@ -121,7 +123,16 @@ func TestReadinessLeavesOnlyWhenAnotherHearsEtcd(t *testing.T) {
 	// and stays.
 	peer.silent.Store(100)
 	peer.hearing.Store(200)
-	time.Sleep(10 * 20 * time.Millisecond) // ten rounds of asking
+	asked := peer.asked.Load()
+	for round := 0; peer.asked.Load() < asked+5; round++ { // five rounds of asking it
+		if round > 500 {
+			t.Fatal("the peer was not asked five times in 10s")
+		}
+		if err := verdict("shared")(); err != nil {
+			t.Fatalf("a peer that has just begun to hear etcd again: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := verdict("shared")(); err != nil {
 		t.Fatalf("a peer that has just begun to hear etcd again: %v", err)
 	}

@@ -116,16 +116,6 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	}
 }
 
-// startLoadWriting is startLoad with the writer at its own pace.
-func (top *topology) startLoadWriting(writeEvery time.Duration) *load {
-	l := &load{writer: startWriter(top.t, top.cli, writeEvery)}
-	for i, e := range top.envoys {
-		l.traffic = append(l.traffic, startTraffic(top.t, top.url(i, "/"), requestInterval))
-		l.samplers = append(l.samplers, startSampler(top.t, e, sampleInterval))
-	}
-	return l
-}
-
 // restart stops r gracefully (it must exit 0), waits until both Envoys
 // are in sync on another replica, HAProxy marks it down and a change
 // written meanwhile reached them, then starts it again and waits until it

@@ -258,8 +258,11 @@ const (
 	sampleInterval  = 100 * time.Millisecond
 )
 
-func (top *topology) startLoad() *load {
-	l := &load{writer: startWriter(top.t, top.cli, writeInterval)}
+func (top *topology) startLoad() *load { return top.startLoadWriting(writeInterval) }
+
+// startLoadWriting is startLoad with the writer at its own pace.
+func (top *topology) startLoadWriting(writeEvery time.Duration) *load {
+	l := &load{writer: startWriter(top.t, top.cli, writeEvery)}
 	for i, e := range top.envoys {
 		l.traffic = append(l.traffic, startTraffic(top.t, top.url(i, "/"), requestInterval))
 		l.samplers = append(l.samplers, startSampler(top.t, e, sampleInterval))
