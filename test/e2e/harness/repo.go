@@ -10,10 +10,8 @@ package harness
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 )
 
@@ -60,32 +58,6 @@ func binary(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is missing: run make tools (CHANCERY_E2E=required turns this skip into a failure)", path)
 	return ""
-}
-
-// portsHandedOut keeps one test binary from handing the same port out twice
-// while an earlier holder has not bound it yet.
-var portsHandedOut sync.Map
-
-// FreePort returns a loopback TCP port that was free a moment ago. Another
-// process can still take it before it is bound; the Start functions retry with
-// new ports when that happens.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find a free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if err := l.Close(); err != nil {
-			t.Fatalf("find a free port: %v", err)
-		}
-		if _, taken := portsHandedOut.LoadOrStore(port, true); !taken {
-			return port
-		}
-	}
-	t.Fatalf("find a free port: every port offered was handed out already")
-	return 0
 }
 
 func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
