@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"fmt"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -49,6 +50,13 @@ func clusterFor(name string, svc *model.Service) (*clusterv3.Cluster, error) {
 		}
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
 			string(proto.MessageName(&upstreamhttpv3.HttpProtocolOptions{})): opts,
+		}
+	}
+	for _, p := range plugins {
+		if h, ok := p.(clusterHook); ok {
+			if err := h.cluster(svc, c); err != nil {
+				return nil, fmt.Errorf("%s: %w", p.name(), err)
+			}
 		}
 	}
 	return c, nil

@@ -4,7 +4,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -15,8 +14,9 @@ import (
 // chosen by the ClientHello's server name; the certificate without server
 // names answers every other name. Each chain runs the same connection
 // manager, routed over RDS like an http listener's.
-func httpsListenerFor(name string, l *model.Listener, certs []model.ServerCertificate) (*listenerv3.Listener, error) {
-	m, err := hcmFor(name, l)
+func httpsListenerFor(c *listenerContext, certs []model.ServerCertificate) (*listenerv3.Listener, error) {
+	name, l := c.name, c.l
+	m, err := hcmFor(c)
 	if err != nil {
 		return nil, err
 	}
@@ -32,53 +32,50 @@ func httpsListenerFor(name string, l *model.Listener, certs []model.ServerCertif
 	}
 	var chains []*listenerv3.FilterChain
 	var def *listenerv3.FilterChain
-	for _, c := range certs {
-		ts, err := downstreamTLS(l.TLS, c.Secret)
+	for _, cert := range certs {
+		ts, err := downstreamTLS(l.TLS, cert.Secret)
 		if err != nil {
 			return nil, err
 		}
 		fc := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{hcm}, TransportSocket: ts}
-		if len(c.ServerNames) == 0 {
+		if len(cert.ServerNames) == 0 {
 			def = fc
 			continue
 		}
-		fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: c.ServerNames}
+		fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: cert.ServerNames}
 		chains = append(chains, fc)
 	}
 	return sniListener(name, l, chains, def)
 }
 
 // passthroughListenerFor proxies TLS connections, still encrypted, to the
-// service their server name routes to; l.Service, if set, takes the rest.
-func passthroughListenerFor(name string, l *model.Listener, routes []model.SNIRoute) (*listenerv3.Listener, error) {
+// service their server name routes to; def, if not empty, takes the rest.
+func passthroughListenerFor(c *listenerContext, def string, routes []model.SNIRoute) (*listenerv3.Listener, error) {
 	var chains []*listenerv3.FilterChain
 	for _, r := range routes {
-		fc, err := tcpChain(name, r.Service)
+		fc, err := tcpChain(c, r.Service)
 		if err != nil {
 			return nil, err
 		}
 		fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: r.ServerNames}
 		chains = append(chains, fc)
 	}
-	var def *listenerv3.FilterChain
-	if l.Service != "" {
+	var defChain *listenerv3.FilterChain
+	if def != "" {
 		var err error
-		if def, err = tcpChain(name, l.Service); err != nil {
+		if defChain, err = tcpChain(c, def); err != nil {
 			return nil, err
 		}
 	}
-	return sniListener(name, l, chains, def)
+	return sniListener(c.name, c.l, chains, defChain)
 }
 
-func tcpChain(name, service string) (*listenerv3.FilterChain, error) {
-	f, err := networkFilter(wellknown.TCPProxy, &tcpproxyv3.TcpProxy{
-		StatPrefix:       name,
-		ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: service},
-	})
+func tcpChain(c *listenerContext, service string) (*listenerv3.FilterChain, error) {
+	fs, err := tcpProxyFilters(c, service)
 	if err != nil {
 		return nil, err
 	}
-	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{f}}, nil
+	return &listenerv3.FilterChain{Filters: fs}, nil
 }
 
 // sniListener is a listener whose chains match server names, read by the

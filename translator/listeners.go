@@ -30,13 +30,14 @@ type acceptedListener struct {
 // would bind a port an older listener binds in a shared group is not sent;
 // an HTTP listener without its route table is sent with a 503 placeholder,
 // and a certificate or passthrough route that cannot be used is left out.
-func buildListeners(s *model.Snapshot, svcs *serviceSet, tables *routeTableSet, secrets *secretSet, rej *rejections) []*acceptedListener {
+func buildListeners(s *model.Snapshot, in *policyInputs, svcs *serviceSet, tables *routeTableSet, secrets *secretSet, rej *rejections) []*acceptedListener {
 	var out []*acceptedListener
 	var bound []binding
 	for _, name := range byAge(s) {
 		l := s.Listeners[name]
 		ref := model.Ref{Kind: model.KindListener, Name: name}
-		lt := &listenerTranslation{name: name, l: l, svcs: svcs, tables: tables, secrets: secrets}
+		lt := &listenerTranslation{name: name, l: l, svcs: svcs, tables: tables, secrets: secrets,
+			c: &listenerContext{name: name, l: l, in: in, svcs: svcs}}
 		al, excluded := lt.translate()
 		if excluded == nil {
 			// Only listeners that would be sent hold their port: a TCP
@@ -66,6 +67,7 @@ type listenerTranslation struct {
 	svcs    *serviceSet
 	tables  *routeTableSet
 	secrets *secretSet
+	c       *listenerContext // what the plugins' hooks see and found
 	partial model.FieldErrors
 }
 
@@ -83,7 +85,7 @@ func (lt *listenerTranslation) translate() (al *acceptedListener, excluded *mode
 			return nil, &model.FieldError{Field: "service", Msg: u.field() + "; listener not sent"}
 		}
 		al.reached = []string{l.Service}
-		al.listener, err = tcpListenerFor(name, l)
+		al.listener, err = tcpListenerFor(lt.c)
 	default:
 		// The model admits only http, https and tcp listeners.
 		rt, u := lt.tables.lookup(l.RouteTable)
@@ -94,7 +96,7 @@ func (lt *listenerTranslation) translate() (al *acceptedListener, excluded *mode
 		if l.Protocol == model.ListenerHTTPS {
 			return lt.https(al)
 		}
-		al.listener, err = httpListenerFor(name, l)
+		al.listener, err = httpListenerFor(lt.c)
 	}
 	return lt.checked(al, err)
 }
@@ -126,7 +128,7 @@ func (lt *listenerTranslation) https(al *acceptedListener) (*acceptedListener, *
 		return nil, &model.FieldError{Field: "tls.certificates", Msg: "no certificate can be used; listener not sent"}
 	}
 	var err error
-	al.listener, err = httpsListenerFor(lt.name, lt.l, certs)
+	al.listener, err = httpsListenerFor(lt.c, certs)
 	return lt.checked(al, err)
 }
 
@@ -142,32 +144,44 @@ func (lt *listenerTranslation) passthrough(al *acceptedListener) (*acceptedListe
 		routes = append(routes, r)
 		al.reached = append(al.reached, r.Service)
 	}
-	def := l
-	if l.Service != "" {
-		if u := lt.svcs.unavailable(l.Service); u != nil {
+	def := l.Service
+	if def != "" {
+		if u := lt.svcs.unavailable(def); u != nil {
 			lt.partial = append(lt.partial, &model.FieldError{Field: "service", Msg: u.field() + "; other server names are not served"})
-			def = &model.Listener{Address: l.Address, Port: l.Port}
+			def = ""
 		} else {
-			al.reached = append(al.reached, l.Service)
+			al.reached = append(al.reached, def)
 		}
 	}
-	if len(routes) == 0 && def.Service == "" {
+	if len(routes) == 0 && def == "" {
 		return nil, &model.FieldError{Field: "tls_passthrough", Msg: "no route's service can take traffic; listener not sent"}
 	}
 	slices.Sort(al.reached)
 	al.reached = slices.Compact(al.reached)
 	var err error
-	al.listener, err = passthroughListenerFor(lt.name, def, routes)
+	al.listener, err = passthroughListenerFor(lt.c, def, routes)
 	return lt.checked(al, err)
 }
 
-// checked is al unless building or Envoy's validation failed.
+// checked is al, with what the plugins' hooks found, unless they excluded
+// it or building or Envoy's validation failed.
 func (lt *listenerTranslation) checked(al *acceptedListener, err error) (*acceptedListener, *model.FieldError) {
+	c := lt.c
+	lt.partial = append(lt.partial, c.partial...)
+	if c.excluded != nil {
+		return nil, c.excluded
+	}
 	if err == nil {
 		err = envoyValid(al.listener)
 	}
 	if err != nil {
 		return nil, &model.FieldError{Msg: "not sent: " + err.Error()}
+	}
+	if len(c.reached) > 0 {
+		// A new slice: al.reached may be its route table's, shared.
+		al.reached = slices.Concat(al.reached, c.reached)
+		slices.Sort(al.reached)
+		al.reached = slices.Compact(al.reached)
 	}
 	return al, nil
 }

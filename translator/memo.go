@@ -36,7 +36,7 @@ type Memo struct {
 // table object and whether each service it names could take traffic.
 type tablePart struct {
 	rt      *model.RouteTable
-	lookups []unavailable // per service the table names, in order; zero means available
+	lookups []unavailable // per service, then JWT provider, the table names, in order; zero means available
 	config  *routev3.RouteConfiguration
 	reached []string
 	errs    model.FieldErrors
@@ -127,14 +127,20 @@ func translateService(name string, s *model.Snapshot, old *servicePart) *service
 // routeTable returns the translation of one route table, from the memo
 // when the table is the same object and every service it names is as
 // available (or unavailable, for the same reason) as last time.
-func (m *Memo) routeTable(name string, rt *model.RouteTable, lookup serviceLookup) *tablePart {
+func (m *Memo) routeTable(name string, rt *model.RouteTable, c *routeContext) *tablePart {
 	var lookups []unavailable
-	for _, svc := range rt.Services() {
+	add := func(why *unavailable) {
 		var u unavailable
-		if why := lookup(svc); why != nil {
+		if why != nil {
 			u = *why
 		}
 		lookups = append(lookups, u)
+	}
+	for _, svc := range rt.Services() {
+		add(c.services(svc))
+	}
+	for _, p := range rt.JWTProviders() {
+		add(c.in.jwt.unavailable(p))
 	}
 	if m != nil {
 		if p := m.tables[name]; p != nil && p.rt == rt && slices.Equal(p.lookups, lookups) {
@@ -142,7 +148,7 @@ func (m *Memo) routeTable(name string, rt *model.RouteTable, lookup serviceLooku
 		}
 	}
 	p := &tablePart{rt: rt, lookups: lookups}
-	p.config, p.reached, p.errs = routeTableFor(name, rt, lookup)
+	p.config, p.reached, p.errs = routeTableFor(name, rt, c)
 	p.err = envoyValid(p.config)
 	if m != nil {
 		m.tables[name] = p

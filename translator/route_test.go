@@ -57,7 +57,8 @@ func TestRouteForUnavailableService(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, reached, errs := routeFor(&tt.route, "r", lookup)
+			c := &routeContext{table: "t", services: lookup, in: &policyInputs{jwt: &jwtProviders{}}}
+			got, reached, errs := routeFor(c, &tt.route, "r")
 			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("route (-want +got):\n%s", diff)
 			}

@@ -27,7 +27,7 @@ type routeTableSet struct {
 // services that cannot take traffic become 503s and are reported; a table
 // Envoy would refuse as a whole is rejected, and its listeners get a
 // placeholder.
-func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections, m *Memo) *routeTableSet {
+func buildRouteTables(s *model.Snapshot, in *policyInputs, svcs *serviceSet, rej *rejections, m *Memo) *routeTableSet {
 	set := &routeTableSet{
 		tables:       make(map[string]*routeTable, len(s.RouteTables)),
 		placeholders: map[string]*routeTable{},
@@ -36,7 +36,7 @@ func buildRouteTables(s *model.Snapshot, svcs *serviceSet, rej *rejections, m *M
 	for _, name := range slices.Sorted(maps.Keys(s.RouteTables)) {
 		ref := model.Ref{Kind: model.KindRouteTable, Name: name}
 		rt := s.RouteTables[name]
-		p := m.routeTable(name, rt, svcs.unavailable)
+		p := m.routeTable(name, rt, &routeContext{table: name, services: svcs.unavailable, in: in})
 		for _, fe := range p.errs {
 			rej.add(ref, fe.Field, "%s", fe.Msg)
 		}

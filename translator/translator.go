@@ -52,8 +52,9 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 	// fails turns its listeners' routes into a 503 placeholder.
 	secrets := buildSecrets(s, rej)
 	svcs := buildServices(s, secrets, rej, m)
-	tables := buildRouteTables(s, svcs, rej, m)
-	lis := buildListeners(s, svcs, tables, secrets, rej)
+	in := &policyInputs{jwt: buildJWTProviders(s, svcs, rej)}
+	tables := buildRouteTables(s, in, svcs, rej, m)
+	lis := buildListeners(s, in, svcs, tables, secrets, rej)
 
 	res := newResources(s.Revision, assembleGroups(lis, svcs, secrets), rej.sorted(), ignored(s, rej))
 	m.remember(s, res)

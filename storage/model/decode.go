@@ -79,6 +79,10 @@ func New(k Kind) (Object, error) {
 		return &Health{}, nil
 	case KindSecret:
 		return &Secret{}, nil
+	case KindJWTProvider:
+		return &JWTProvider{}, nil
+	case KindPatch:
+		return &Patch{}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q", k)
 }

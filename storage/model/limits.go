@@ -84,7 +84,8 @@ const (
 )
 
 // Limits is every bound validation enforces.
-var Limits = limitTable(serviceLimits(), routeTableLimits(), tlsLimits())
+var Limits = limitTable(serviceLimits(), routeTableLimits(), tlsLimits(),
+	authzLimits(), jwtLimits(), trafficLimits(), routingLimits(), telemetryLimits(), localityLimits(), patchLimits())
 
 // limitTable places each limit at its index.
 func limitTable(parts ...map[fieldLimit]Limit) []Limit {

@@ -20,7 +20,7 @@ const (
 	limPassService
 	limSecretSANs
 	limSecretSAN
-	numLimits
+	limTLSEnd // one past the last TLS limit: the policy files number theirs from here (limits_policy.go)
 )
 
 // The sizes of a secret's PEM texts, checked before they are parsed.

@@ -34,6 +34,26 @@ type Listener struct {
 	// TLSPassthrough routes a tcp listener's TLS connections by the
 	// server name of their ClientHello, without terminating them.
 	TLSPassthrough []SNIRoute `json:"tls_passthrough,omitempty"`
+
+	// Authorization admits a tcp listener's connections by source
+	// address (HTTP requests have their route table's policy).
+	Authorization *NetworkAuthorization `json:"authorization,omitempty"`
+	// ExtAuthz asks an authorization service about every request of an
+	// http or https listener, unless a route's policy turns it off.
+	ExtAuthz *ExtAuthz `json:"ext_authz,omitempty"`
+	// RateLimit is a token bucket every request of the listener takes
+	// from, before any bucket of its routes.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// RateLimitService is the rate-limit service (Envoy's protocol) that
+	// the global_rate_limit descriptors of the listener's routes ask.
+	RateLimitService *RateLimitService `json:"rate_limit_service,omitempty"`
+	// AccessLogs are where the listener writes a line per request (per
+	// connection for tcp).
+	AccessLogs []AccessLog `json:"access_logs,omitempty"`
+	// Tracing sends spans to an OpenTelemetry collector.
+	Tracing *Tracing `json:"tracing,omitempty"`
+	// StatPrefix names the listener's stats; default the listener's name.
+	StatPrefix string `json:"stat_prefix,omitempty"`
 }
 
 // ListenerTLS is an https listener's TLS: its certificates, each with the
@@ -90,6 +110,9 @@ func (l *Listener) Validate() error {
 	default:
 		v.add("protocol", "unknown protocol %q: want http, https or tcp", l.Protocol)
 	}
+	l.validateAuthz(v)
+	l.validateTraffic(v)
+	l.validateTelemetry(v)
 	if len(l.Groups) == 0 {
 		v.add("groups", "at least one node group is required")
 	}

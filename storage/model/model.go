@@ -15,16 +15,18 @@ type Kind string
 
 // The kinds of object an operator or the cluster writes.
 const (
-	KindService    Kind = "Service"
-	KindEndpoint   Kind = "Endpoint"
-	KindRouteTable Kind = "RouteTable"
-	KindListener   Kind = "Listener"
-	KindHealth     Kind = "Health"
-	KindSecret     Kind = "Secret"
+	KindService     Kind = "Service"
+	KindEndpoint    Kind = "Endpoint"
+	KindRouteTable  Kind = "RouteTable"
+	KindListener    Kind = "Listener"
+	KindHealth      Kind = "Health"
+	KindSecret      Kind = "Secret"
+	KindJWTProvider Kind = "JWTProvider"
+	KindPatch       Kind = "Patch"
 )
 
 // Kinds lists every kind in keyspace order.
-var Kinds = []Kind{KindService, KindEndpoint, KindRouteTable, KindListener, KindHealth, KindSecret}
+var Kinds = []Kind{KindService, KindEndpoint, KindRouteTable, KindListener, KindHealth, KindSecret, KindJWTProvider, KindPatch}
 
 // Segment is the first path segment of a kind's keys, e.g. "services".
 func (k Kind) Segment() string {
@@ -41,6 +43,10 @@ func (k Kind) Segment() string {
 		return "health"
 	case KindSecret:
 		return "secrets"
+	case KindJWTProvider:
+		return "jwt_providers"
+	case KindPatch:
+		return "patches"
 	}
 	return ""
 }
@@ -76,7 +82,10 @@ func ParseKind(s string) (Kind, error) {
 	if l == "route" || l == "routetables" {
 		return KindRouteTable, nil
 	}
-	return "", fmt.Errorf("unknown kind %q (want one of service, endpoint, routetable, listener, health, secret)", s)
+	if l == "jwt" || l == "jwtproviders" {
+		return KindJWTProvider, nil
+	}
+	return "", fmt.Errorf("unknown kind %q (want one of service, endpoint, routetable, listener, health, secret, jwtprovider, patch)", s)
 }
 
 // Ref names one object: its kind and name ("web", or "web/10.0.0.1-8080" for
@@ -137,7 +146,10 @@ type Snapshot struct {
 	Listeners   map[string]*Listener
 	Health      map[string]map[string]*Health // service -> endpoint id -> verdict
 	Secrets     map[string]*Secret
-	Rejected    []Rejection
+	// JWTProviders are the token issuers route policies require by name.
+	JWTProviders map[string]*JWTProvider
+	Patches      map[string]*Patch
+	Rejected     []Rejection
 	// Ignored lists the keys of no kind, sorted by key.
 	Ignored []Ignored
 	// Created is each listener's etcd create revision: of two listeners
@@ -156,14 +168,16 @@ type Snapshot struct {
 // NewSnapshot returns an empty snapshot at revision rev.
 func NewSnapshot(rev int64) *Snapshot {
 	return &Snapshot{
-		Revision:    rev,
-		Services:    map[string]*Service{},
-		Endpoints:   map[string]map[string]*Endpoint{},
-		RouteTables: map[string]*RouteTable{},
-		Listeners:   map[string]*Listener{},
-		Health:      map[string]map[string]*Health{},
-		Secrets:     map[string]*Secret{},
-		Created:     map[string]int64{},
+		Revision:     rev,
+		Services:     map[string]*Service{},
+		Endpoints:    map[string]map[string]*Endpoint{},
+		RouteTables:  map[string]*RouteTable{},
+		Listeners:    map[string]*Listener{},
+		Health:       map[string]map[string]*Health{},
+		Secrets:      map[string]*Secret{},
+		JWTProviders: map[string]*JWTProvider{},
+		Patches:      map[string]*Patch{},
+		Created:      map[string]int64{},
 	}
 }
 
@@ -179,6 +193,10 @@ func (s *Snapshot) Add(ref Ref, obj any) bool {
 		s.Listeners[ref.Name] = o
 	case *Secret:
 		s.Secrets[ref.Name] = o
+	case *JWTProvider:
+		s.JWTProviders[ref.Name] = o
+	case *Patch:
+		s.Patches[ref.Name] = o
 	case *Endpoint:
 		svc, id, _ := strings.Cut(ref.Name, "/")
 		if s.Endpoints[svc] == nil {

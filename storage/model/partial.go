@@ -14,6 +14,9 @@ import (
 //   - an error in a route's match rejects its virtual host, whose domains
 //     then answer 503: a match cannot be kept in part, and dropping the
 //     route would send its requests to whichever route matches next;
+//   - an error in a virtual host's policy rejects that virtual host, whose
+//     domains then answer 503: its requests must never reach a route
+//     without the policy, as they would if it were left out;
 //   - a bad domain rejects that domain; a virtual host with a bad name, no
 //     routes or no domain left is left out;
 //   - errors of the table itself, or a table with no route left serving,
@@ -45,7 +48,7 @@ func (rt *RouteTable) keepPart(err error) bool {
 			r.Err = append(asFieldErrors(r.Err), fe)
 		default:
 			vh.Err = append(asFieldErrors(vh.Err), fe)
-			vh.LeftOut = vh.LeftOut || p.route < 0
+			vh.LeftOut = vh.LeftOut || (p.route < 0 && !p.inPolicy)
 		}
 	}
 	serving := false
@@ -88,6 +91,7 @@ func (vh *VirtualHost) ServedDomains() []string {
 type fieldPath struct {
 	vhost, route, domain int
 	inMatch              bool
+	inPolicy             bool // an error of the virtual host's policy
 }
 
 // routePath reads a field path of the form virtual_hosts[i]...; ok is
@@ -109,6 +113,7 @@ func routePath(field string) (p fieldPath, ok bool) {
 	}
 	r, isRoute := strings.CutPrefix(rest, ".routes[")
 	if !isRoute {
+		p.inPolicy = rest == ".policy" || strings.HasPrefix(rest, ".policy.")
 		return p, true
 	}
 	if n, tail, ok := index(r); ok {

@@ -10,6 +10,7 @@ import (
 // listeners that name it. Key: routes/<name>.
 type RouteTable struct {
 	VirtualHosts []VirtualHost `json:"virtual_hosts"`
+	Policy       *HTTPPolicy   `json:"policy,omitempty"` // for every request the table serves
 }
 
 // VirtualHost groups routes by the request's Host.
@@ -17,6 +18,10 @@ type VirtualHost struct {
 	Name    string   `json:"name"`
 	Domains []string `json:"domains"`
 	Routes  []Route  `json:"routes"`
+	// Policy replaces the table's, feature by feature, for this host.
+	Policy *HTTPPolicy `json:"policy,omitempty"`
+	// GlobalRateLimit and the other per-request features are in Policy;
+	// the few that only a host has follow.
 
 	// Set by decoding when the table is served in part (partial.go): Err
 	// is why this virtual host is rejected, and its domains answer 503 with
@@ -41,6 +46,22 @@ type Route struct {
 	RequestHeadersToAdd    []HeaderValue     `json:"request_headers_to_add,omitempty"`
 	RequestHeadersToRemove []string          `json:"request_headers_to_remove,omitempty"`
 	ResponseHeadersToAdd   []HeaderValue     `json:"response_headers_to_add,omitempty"`
+	// ResponseHeadersToRemove are response headers taken out before the
+	// client sees them.
+	ResponseHeadersToRemove []string `json:"response_headers_to_remove,omitempty"`
+	// Policy replaces its virtual host's, feature by feature, for this route.
+	Policy *HTTPPolicy `json:"policy,omitempty"`
+	// Mirror copies a share of the route's requests to another service,
+	// whose answers are dropped.
+	Mirror *Mirror `json:"mirror,omitempty"`
+	// Rewrites and connection handling of forwarding routes.
+	RegexRewrite    *RegexRewrite `json:"regex_rewrite,omitempty"`
+	HostRewrite     string        `json:"host_rewrite,omitempty"`      // the Host sent upstream
+	AutoHostRewrite bool          `json:"auto_host_rewrite,omitempty"` // the Host is the upstream's (its endpoint's hostname)
+	Upgrades        []string      `json:"upgrades,omitempty"`          // protocols the route lets through, e.g. "websocket"
+	IdleTimeout     Duration      `json:"idle_timeout,omitempty"`      // a stream idle this long is reset
+	HashPolicy      []HashPolicy  `json:"hash_policy,omitempty"`       // what ring_hash and maglev services hash on
+	StatPrefix      string        `json:"stat_prefix,omitempty"`       // per-route stats under this name
 
 	// Err, set by decoding, is why this route is rejected while the rest
 	// of its table is served: it answers 503 with the reason.
@@ -54,6 +75,8 @@ type RouteMatch struct {
 	Path    string        `json:"path,omitempty"`
 	Regex   string        `json:"regex,omitempty"`
 	Headers []HeaderMatch `json:"headers,omitempty"`
+	// QueryParameters must all match.
+	QueryParameters []QueryParameterMatch `json:"query_parameters,omitempty"`
 }
 
 // HeaderMatch matches one request header: exactly one of exact, prefix,
@@ -92,6 +115,8 @@ type RetryPolicy struct {
 	RetryOn       string   `json:"retry_on"` // Envoy's x-envoy-retry-on values, e.g. "5xx,connect-failure"
 	NumRetries    uint32   `json:"num_retries,omitempty"`
 	PerTryTimeout Duration `json:"per_try_timeout,omitempty"`
+	// OtherHosts makes a retry pick an endpoint the request has not tried.
+	OtherHosts bool `json:"other_hosts,omitempty"`
 }
 
 // HeaderValue is a header to add.
@@ -135,6 +160,7 @@ func (r *Route) ServiceNames() []string {
 func (rt *RouteTable) Validate() error {
 	v := &validator{}
 	rt.checkLimits(v) // every size and count, from Limits (limits_route.go)
+	rt.policies(func(p *HTTPPolicy, path string) { p.validate(v, path) })
 	if len(rt.VirtualHosts) == 0 {
 		v.add("virtual_hosts", "at least one virtual host is required")
 	}
@@ -188,6 +214,8 @@ func checkDomain(d string) string {
 
 func (r *Route) validate(v *validator, p string) {
 	r.Match.validate(v, p+".match")
+	r.validateMirror(v, p)
+	r.validateRouting(v, p)
 	actions := 0
 	for _, set := range []bool{r.Service != "", len(r.WeightedServices) > 0, r.DirectResponse != nil, r.Redirect != nil} {
 		if set {
@@ -293,6 +321,7 @@ func (m *RouteMatch) validate(v *validator, p string) {
 		}
 		checkRegex(v, hp+".regex", h.Regex)
 	}
+	m.validateQueryParameters(v, p)
 }
 
 // checkRegex compiles a pattern with Go's RE2, the syntax Envoy uses.

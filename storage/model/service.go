@@ -26,6 +26,8 @@ type Service struct {
 	OutlierDetection *OutlierDetection `json:"outlier_detection,omitempty"`
 	HealthCheck      *HealthCheck      `json:"health_check,omitempty"`
 	TLS              *UpstreamTLS      `json:"tls,omitempty"`
+	// Locality chooses zone-aware failover across the endpoints' zones.
+	Locality *Locality `json:"locality,omitempty"`
 }
 
 // UpstreamTLS is how Envoy speaks TLS to the service's endpoints.
@@ -59,6 +61,8 @@ type CircuitBreakers struct {
 	MaxPendingRequests uint32 `json:"max_pending_requests,omitempty"`
 	MaxRequests        uint32 `json:"max_requests,omitempty"`
 	MaxRetries         uint32 `json:"max_retries,omitempty"`
+	// RetryBudget caps retries as a share of the requests in flight.
+	RetryBudget *RetryBudget `json:"retry_budget,omitempty"`
 }
 
 // OutlierDetection ejects endpoints that fail passively observed requests.
@@ -107,6 +111,8 @@ func (s *Service) Validate() error {
 	if s.TLS != nil {
 		s.TLS.validate(v)
 	}
+	s.validateLocality(v)
+	s.validateRouting(v)
 	return v.err()
 }
 

@@ -47,7 +47,8 @@ var badInputBases = []badInputBase{
 // (TestBadInputTable writes them), and a secret of each type.
 func allBases(t *testing.T) []badInputBase {
 	sec := newTestSecrets(t)
-	return append(slices.Clone(badInputBases),
+	bases := slices.Concat(badInputBases, authzBases, jwtBases, trafficBases, routingBases, telemetryBases, localityBases, patchBases)
+	return append(bases,
 		badInputBase{model.KindService, `{"protocol":"http","tls":{"sni":"web.internal","ca":"ca","client_certificate":"c","subject_alt_names":["spiffe://corp/web"]}}`},
 		badInputBase{model.KindListener, `{"address":"127.0.0.1","port":18083,"protocol":"https","route_table":"web","groups":["bad-input"],
 			"tls":{"certificates":[{"secret":"c","server_names":["a.example.com"]},{"secret":"c"}],"client_ca":"ca","min_version":"1.3","alpn":["h2","http/1.1"]}}`},
@@ -328,6 +329,10 @@ func badInputCases(t *testing.T) []badCase {
 				t.Errorf("no base object of kind %s holds %s: add it to badInputBases", k, p)
 			}
 		}
+	}
+	for _, more := range [][]badCase{authzBadCases(), jwtBadCases(), trafficBadCases(), routingBadCases(),
+		telemetryBadCases(), localityBadCases(), patchBadCases()} {
+		cases = append(cases, more...)
 	}
 	for _, l := range model.Limits {
 		cases = append(cases, badCase{what: "over its limit", kind: l.Kind, field: namesFieldRE(l.Field), value: []byte(l.Object(l.Over()))})

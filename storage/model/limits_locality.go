@@ -1,0 +1,5 @@
+package model
+
+const limLocalityEnd = limTelemetryEnd
+
+func localityLimits() map[fieldLimit]Limit { return nil }

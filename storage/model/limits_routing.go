@@ -1,0 +1,5 @@
+package model
+
+const limRoutingEnd = limTrafficEnd
+
+func routingLimits() map[fieldLimit]Limit { return nil }

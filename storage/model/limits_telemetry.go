@@ -1,0 +1,5 @@
+package model
+
+const limTelemetryEnd = limRoutingEnd
+
+func telemetryLimits() map[fieldLimit]Limit { return nil }

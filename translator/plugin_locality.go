@@ -1,0 +1,6 @@
+package translator
+
+// localityPlugin translates a service's locality.
+type localityPlugin struct{}
+
+func (localityPlugin) name() string { return "locality" }
