@@ -68,7 +68,7 @@ const DefaultMaxTxnOps = 128
 // unchanged since the read: the translation a write was validated against
 // depends on them. Endpoints and health verdicts change all the time
 // (registrations, the leader) and would make every apply fail.
-var guardKinds = []model.Kind{model.KindService, model.KindRouteTable, model.KindListener}
+var guardKinds = []model.Kind{model.KindService, model.KindRouteTable, model.KindListener, model.KindJWTProvider, model.KindPatch}
 
 // Writer writes planned changes with compare-and-swap transactions, so a
 // concurrent writer makes the write fail rather than be overwritten.

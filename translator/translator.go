@@ -56,7 +56,9 @@ func translate(s *model.Snapshot, m *Memo) (*Resources, error) {
 	tables := buildRouteTables(s, in, svcs, rej, m)
 	lis := buildListeners(s, in, svcs, tables, secrets, rej)
 
-	res := newResources(s.Revision, assembleGroups(lis, svcs, secrets), rej.sorted(), ignored(s, rej))
+	groups := assembleGroups(lis, svcs, secrets)
+	applyPatches(s, groups, rej)
+	res := newResources(s.Revision, groups, rej.sorted(), ignored(s, rej))
 	m.remember(s, res)
 	return res, joinRejections(res.Rejected)
 }

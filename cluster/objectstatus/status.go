@@ -171,6 +171,12 @@ func desiredStatus(ks storage.Keyspace, in *Input) map[string]storage.ObjectStat
 	for name := range snap.Listeners {
 		accept(model.KindListener, name)
 	}
+	for name := range snap.JWTProviders {
+		accept(model.KindJWTProvider, name)
+	}
+	for name := range snap.Patches {
+		accept(model.KindPatch, name)
+	}
 	for name, sec := range snap.Secrets {
 		key := ks.StatusKey(model.Ref{Kind: model.KindSecret, Name: name})
 		out[key] = storage.ObjectStatus{State: storage.StatusAccepted, Revision: rev, NotAfter: sec.NotAfter().UTC()}

@@ -61,7 +61,8 @@ certificate, or the CAs of a bundle.`,
 }
 
 // operatorKinds are the kinds "all" means: what operators write.
-var operatorKinds = []model.Kind{model.KindService, model.KindEndpoint, model.KindRouteTable, model.KindListener, model.KindSecret}
+var operatorKinds = []model.Kind{model.KindService, model.KindEndpoint, model.KindRouteTable, model.KindListener, model.KindSecret,
+	model.KindJWTProvider, model.KindPatch}
 
 func parseKinds(s string) ([]model.Kind, error) {
 	if strings.EqualFold(s, "all") {

@@ -1,4 +1,6 @@
 package model_test
 
-// patchBounded are the patch fields of no Limit (enumerations, addresses), with what bounds them.
-var patchBounded = map[string]string{}
+// patchBounded are the patch fields of no Limit, with what bounds them.
+var patchBounded = map[string]string{
+	"Patch target.type": "one of three types",
+}
