@@ -33,6 +33,27 @@ const (
 	tcpKeepaliveProbe = 3
 )
 
+// LocalCluster is the static cluster that places an Envoy in its zone. No
+// service can take the name: service names have no '_'. Its one host is
+// never sent traffic: no route or listener names the cluster.
+const LocalCluster = "chancery_local"
+
+func localCluster(zone string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 LocalCluster,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: LocalCluster,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{
+				Locality: &corev3.Locality{Zone: zone},
+				LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
+					Endpoint: &endpointv3.Endpoint{Address: socketAddress("127.0.0.1", 1)},
+				}}},
+			}},
+		},
+	}
+}
+
 // Build returns the bootstrap as a validated proto.
 func Build(cfg Config) (*bootstrapv3.Bootstrap, error) {
 	cfg, reps, err := cfg.withDefaults()
@@ -52,6 +73,12 @@ func Build(cfg Config) (*bootstrapv3.Bootstrap, error) {
 		Admin:            &bootstrapv3.Admin{Address: socketAddress(cfg.AdminAddress, cfg.AdminPort)},
 		DynamicResources: dynamicResources(cfg),
 		StaticResources:  &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{xds}},
+	}
+	if cfg.Zone != "" {
+		// Zone-aware routing (services with locality, docs/locality.md)
+		// needs Envoy to see itself in its zone through a local cluster.
+		b.ClusterManager = &bootstrapv3.ClusterManager{LocalClusterName: LocalCluster}
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, localCluster(cfg.Zone))
 	}
 	if cfg.MaxConnections > 0 {
 		if b.OverloadManager, err = connectionLimit(cfg.MaxConnections); err != nil {

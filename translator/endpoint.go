@@ -17,9 +17,14 @@ import (
 const metadataNamespace = "chancery"
 
 // loadAssignmentFor translates a service's endpoints and their health
-// verdicts. It is built even with no endpoints: Envoy keeps an EDS cluster
-// warming until it receives an assignment, and an empty one is an answer.
-func loadAssignmentFor(name string, eps map[string]*model.Endpoint, health map[string]*model.Health) *endpointv3.ClusterLoadAssignment {
+// verdicts, one locality per zone. It is built even with no endpoints:
+// Envoy keeps an EDS cluster warming until it receives an assignment, and
+// an empty one is an answer. svc may be nil (a service not in the snapshot).
+func loadAssignmentFor(name string, svc *model.Service, eps map[string]*model.Endpoint, health map[string]*model.Health) *endpointv3.ClusterLoadAssignment {
+	var loc *model.Locality
+	if svc != nil {
+		loc = svc.Locality
+	}
 	byZone := map[string][]string{}
 	for id, ep := range eps {
 		byZone[ep.Zone] = append(byZone[ep.Zone], id)
@@ -34,20 +39,25 @@ func loadAssignmentFor(name string, eps map[string]*model.Endpoint, health map[s
 	for _, z := range zones {
 		ids := byZone[z]
 		sort.Strings(ids)
-		loc := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Zone: z}}
+		zw := loc.Weight(z)
+		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Zone: z}}
 		for _, id := range ids {
-			loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(id, eps[id], health[id]))
+			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(id, eps[id], health[id], zw))
 		}
-		cla.Endpoints = append(cla.Endpoints, loc)
+		cla.Endpoints = append(cla.Endpoints, lle)
 	}
 	return cla
 }
 
-func lbEndpoint(id string, ep *model.Endpoint, h *model.Health) *endpointv3.LbEndpoint {
+// lbEndpoint is one endpoint, its weight scaled by its zone's (1 unless
+// the service's locality weights the zone): Envoy's zone-aware routing
+// shares what leaves the local zone by the zones' healthy weight.
+func lbEndpoint(id string, ep *model.Endpoint, h *model.Health, zoneWeight uint32) *endpointv3.LbEndpoint {
 	weight := ep.Weight
 	if weight == 0 {
 		weight = 1
 	}
+	weight *= zoneWeight
 	return &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address: socketAddress(ep.Address, ep.Port),

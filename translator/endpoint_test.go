@@ -59,7 +59,7 @@ func TestLoadAssignmentFor(t *testing.T) {
 			}},
 		},
 	}
-	got := loadAssignmentFor("web", eps, health)
+	got := loadAssignmentFor("web", &model.Service{Protocol: "http"}, eps, health)
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("load assignment (-want +got):\n%s", diff)
 	}
@@ -68,7 +68,7 @@ func TestLoadAssignmentFor(t *testing.T) {
 // TestLoadAssignmentEmpty: a service without endpoints still gets an
 // assignment, or Envoy would keep its cluster warming forever.
 func TestLoadAssignmentEmpty(t *testing.T) {
-	got := loadAssignmentFor("idle", nil, nil)
+	got := loadAssignmentFor("idle", nil, nil, nil)
 	want := &endpointv3.ClusterLoadAssignment{ClusterName: "idle"}
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("load assignment (-want +got):\n%s", diff)
@@ -85,5 +85,47 @@ func TestEndpointIDWins(t *testing.T) {
 	want := map[string]any{"id": "real", "k": "v"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metadata (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadAssignmentZoneWeights: a service's zone weights multiply its
+// endpoints' weights zone by zone (Envoy shares what leaves an Envoy's zone
+// by the zones' healthy weight); an unlisted zone, endpoints without one
+// included, keeps weight 1, and a service without locality is unchanged.
+func TestLoadAssignmentZoneWeights(t *testing.T) {
+	eps := map[string]*model.Endpoint{
+		"a1":   {Address: "10.0.0.1", Port: 80, Zone: "a", Weight: 2},
+		"b1":   {Address: "10.0.0.2", Port: 80, Zone: "b", Weight: 128},
+		"c1":   {Address: "10.0.0.3", Port: 80, Zone: "c"},
+		"none": {Address: "10.0.0.4", Port: 80},
+	}
+	weights := func(cla *endpointv3.ClusterLoadAssignment) map[string]uint32 {
+		out := map[string]uint32{}
+		for _, l := range cla.Endpoints {
+			for _, e := range l.LbEndpoints {
+				out[l.Locality.Zone] += e.LoadBalancingWeight.GetValue()
+			}
+		}
+		return out
+	}
+	loc := &model.Locality{Failover: model.FailoverZone, ZoneWeights: []model.ZoneWeight{{Zone: "a", Weight: 3}, {Zone: "b", Weight: 128}}}
+	cases := []struct {
+		name string
+		svc  *model.Service
+		want map[string]uint32
+	}{
+		{"no locality", &model.Service{Protocol: "http"}, map[string]uint32{"a": 2, "b": 128, "c": 1, "": 1}},
+		{"no service", nil, map[string]uint32{"a": 2, "b": 128, "c": 1, "": 1}},
+		{"locality without weights", &model.Service{Protocol: "http", Locality: &model.Locality{Failover: model.FailoverZone}}, map[string]uint32{"a": 2, "b": 128, "c": 1, "": 1}},
+		{"zone weights", &model.Service{Protocol: "http", Locality: loc}, map[string]uint32{"a": 6, "b": 16384, "c": 1, "": 1}},
+	}
+	for _, c := range cases {
+		cla := loadAssignmentFor("web", c.svc, eps, nil)
+		if diff := cmp.Diff(c.want, weights(cla)); diff != "" {
+			t.Errorf("%s: weights per zone (-want +got):\n%s", c.name, diff)
+		}
+		if err := cla.ValidateAll(); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
 	}
 }

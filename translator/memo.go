@@ -117,7 +117,7 @@ func translateService(name string, s *model.Snapshot, old *servicePart) *service
 		}
 	}
 	p.err = p.clusterErr
-	p.load = loadAssignmentFor(name, eps, health)
+	p.load = loadAssignmentFor(name, svc, eps, health)
 	if p.err == nil {
 		p.err = envoyValid(p.load)
 	}

@@ -56,7 +56,7 @@ these files when it starts. It needs no etcd.`,
 	fs.StringVar(&f.cfg.NodeID, "node-id", host, "node.id: this Envoy's unique name")
 	fs.StringVar(&f.cfg.Group, "group", "", "node.cluster: the node group whose listeners this Envoy gets (required)")
 	fs.StringSliceVar(&f.cfg.XDS, "xds", nil, "replica addresses, host:port, comma-separated or repeated (required)")
-	fs.StringVar(&f.cfg.Zone, "zone", "", "node.locality.zone")
+	fs.StringVar(&f.cfg.Zone, "zone", "", "node.locality.zone, with the local cluster zone-aware services need (docs/locality.md)")
 	fs.StringVar(&f.cfg.AdminAddress, "admin-address", "127.0.0.1", "address of Envoy's admin interface")
 	fs.Uint32Var(&f.cfg.AdminPort, "admin-port", 9901, "port of Envoy's admin interface")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "extra node metadata, key=value; repeatable")
