@@ -10,12 +10,13 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // TestGoldenResourcesValidate runs Envoy's generated proto validation on
@@ -83,39 +84,63 @@ func clusterNames(cs []*clusterv3.Cluster) []string {
 	return out
 }
 
-// referencedClusters lists, sorted, the clusters a group's route
-// configurations and TCP proxies send traffic to.
+// referencedClusters lists, sorted, the clusters a group's listeners and
+// route configurations name anywhere: routes, weighted splits, mirrors,
+// TCP proxies, and the services of HTTP filters (authorization, JWKS,
+// rate limits, collectors), inside Any configs too.
 func referencedClusters(t *testing.T, gr *GroupResources) []string {
 	t.Helper()
 	seen := map[string]bool{}
-	for _, rc := range gr.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
-			for _, r := range vh.GetRoutes() {
-				if c := r.GetRoute().GetCluster(); c != "" {
-					seen[c] = true
-				}
-				for _, w := range r.GetRoute().GetWeightedClusters().GetClusters() {
-					seen[w.GetName()] = true
-				}
-			}
-		}
+	for _, l := range gr.Listeners {
+		clustersIn(t, l.ProtoReflect(), seen)
 	}
-	for _, fc := range filterChains(gr) {
-		for _, f := range fc.GetFilters() {
-			tp := &tcpproxyv3.TcpProxy{}
-			if f.GetTypedConfig().MessageIs(tp) {
-				if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
-					t.Fatal(err)
-				}
-				seen[tp.GetCluster()] = true
-			}
-		}
+	for _, rc := range gr.Routes {
+		clustersIn(t, rc.ProtoReflect(), seen)
 	}
 	out := slices.Sorted(maps.Keys(seen))
 	if len(out) == 0 {
 		return nil
 	}
 	return out
+}
+
+// clustersIn adds to seen every cluster name m holds: a string field named
+// cluster or cluster_name, or the name of a weighted split's cluster.
+func clustersIn(t *testing.T, m protoreflect.Message, seen map[string]bool) {
+	t.Helper()
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			t.Fatalf("unpack %s: %v", a.GetTypeUrl(), err)
+		}
+		clustersIn(t, inner.ProtoReflect(), seen)
+		return
+	}
+	weighted := m.Descriptor().FullName() == "envoy.config.route.v3.WeightedCluster.ClusterWeight"
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Kind() == protoreflect.MessageKind {
+				v.Map().Range(func(_ protoreflect.MapKey, e protoreflect.Value) bool {
+					clustersIn(t, e.Message(), seen)
+					return true
+				})
+			}
+		case fd.IsList():
+			if fd.Kind() == protoreflect.MessageKind {
+				for i := range v.List().Len() {
+					clustersIn(t, v.List().Get(i).Message(), seen)
+				}
+			}
+		case fd.Kind() == protoreflect.MessageKind:
+			clustersIn(t, v.Message(), seen)
+		case fd.Kind() == protoreflect.StringKind:
+			if fd.Name() == "cluster" || fd.Name() == "cluster_name" || (weighted && fd.Name() == "name") {
+				seen[v.String()] = true
+			}
+		}
+		return true
+	})
 }
 
 // TestGroupSlicesSorted checks the documented order of GroupResources.

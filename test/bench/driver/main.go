@@ -47,6 +47,7 @@ type config struct {
 	p4Runs          map[string]bool // P4 runs to make, as server/mode[/transport]; empty means all
 	p5Rates         []int           // P5 write rates; empty means the scale's
 	tls             bool            // the shared keyspace's listener is https, with a certificate secret
+	policy          bool            // the shared keyspace's route table enforces RBAC, a JWT and rate limits
 }
 
 // driver runs one benchmark run.
@@ -98,6 +99,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&p4Runs, "p4-runs", "", "comma-separated P4 runs to make, as server/mode (baseline-best/delta) or server/mode/transport; default all")
 	flag.StringVar(&p5Rates, "p5-rates", "", "comma-separated P5 write rates per second; default the scale's")
 	flag.BoolVar(&c.merge, "merge", false, "with -only: keep the other phases' figures from the existing benchmarks.json (same scale)")
+	flag.BoolVar(&c.policy, "policy", false, "make the route table of the floor, P1, P4 and P5 keyspace enforce RBAC and a JWT at the table and a local rate limit on every route")
 	flag.BoolVar(&c.tls, "tls", false, "make the listener of the floor, P1, P4 and P5 keyspace https, with a self-signed certificate secret every group gets over SDS")
 	flag.BoolVar(&c.render, "render", false, "run nothing: rewrite benchmarks.md and the plots from benchmarks.json (after editing docs/bench/notes.md)")
 	flag.Parse()
@@ -266,7 +268,7 @@ func (d *driver) writer(prefix string) markerWriter {
 
 // spec is the keyspace of P1, P3, P4 and P5.
 func (d *driver) spec() workload.Spec {
-	return workload.Spec{Services: d.scale.services, EndpointsPer: d.scale.endpointsPer, Groups: workload.Groups(d.scale.groups), Certificate: d.cert}
+	return workload.Spec{Services: d.scale.services, EndpointsPer: d.scale.endpointsPer, Groups: workload.Groups(d.scale.groups), Certificate: d.cert, Policy: d.cfg.policy}
 }
 
 // useTLS makes the spec's listener https, with a certificate made for the run.

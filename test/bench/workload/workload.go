@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/chancery-xds/chancery/storage/model"
 )
@@ -34,6 +35,10 @@ type Spec struct {
 	// the secret CertificateSecret, which every group then receives over
 	// SDS. SelfSigned makes one.
 	Certificate *model.TLSCertificate
+	// Policy makes the route table enforce policy: RBAC (a denied path,
+	// an allowed source range) and a JWT from the provider JWTProvider at
+	// the table, and a local rate limit on every route.
+	Policy bool
 }
 
 // Object is one key below the prefix with its JSON value.
@@ -69,6 +74,9 @@ func Objects(s Spec) []Object {
 		}
 	}
 	out = append(out, RouteTable(s), Listener(s))
+	if s.Policy {
+		out = append(out, Provider())
+	}
 	if s.Certificate != nil {
 		out = append(out, Secret(*s.Certificate))
 	}
@@ -109,8 +117,18 @@ func RouteTable(s Spec) Object {
 	for i := range n {
 		name := ServiceName(i)
 		routes[i] = model.Route{Match: model.RouteMatch{Prefix: "/" + name + "/"}, Service: name}
+		if s.Policy {
+			routes[i].Policy = &model.HTTPPolicy{RateLimit: &model.RateLimit{Requests: 100, Per: model.D(time.Second)}}
+		}
 	}
 	rt := model.RouteTable{VirtualHosts: []model.VirtualHost{{Name: "all", Domains: []string{"*"}, Routes: routes}}}
+	if s.Policy {
+		allow := []model.AuthzRule{{SourceCIDRs: []string{"127.0.0.0/8", "10.0.0.0/8"}}}
+		rt.Policy = &model.HTTPPolicy{
+			Authorization: &model.Authorization{Deny: []model.AuthzRule{{Paths: []model.PathMatch{{Prefix: "/admin/"}}}}, Allow: &allow},
+			JWT:           &model.JWTRequirement{Provider: JWTProvider},
+		}
+	}
 	return Object{Ref: model.Ref{Kind: model.KindRouteTable, Name: "bench"}, Value: mustJSON(rt)}
 }
 
@@ -126,6 +144,18 @@ func Listener(s Spec) Object {
 		l.TLS = &model.ListenerTLS{Certificates: []model.ServerCertificate{{Secret: CertificateSecret}}}
 	}
 	return Object{Ref: model.Ref{Kind: model.KindListener, Name: "bench"}, Value: mustJSON(l)}
+}
+
+// JWTProvider names the provider a policy table requires tokens from.
+const JWTProvider = "bench"
+
+// Provider is the JWT provider JWTProvider: an inline JWKS of one P-256
+// public key.
+func Provider() Object {
+	jwks := `{"keys":[{"kty":"EC","crv":"P-256","kid":"bench","alg":"ES256","use":"sig",` +
+		`"x":"JurWXbNGpY9I2UOSaXbo2mlODfwu_8JWyeNXjaLA5wA","y":"qFv_GhVbfcN6jtYDiNz2adO7iIjBJwKgm7MeFT-dJYc"}]}`
+	p := model.JWTProvider{Issuer: "https://issuer.bench", Audiences: []string{"bench"}, JWKS: jwks}
+	return Object{Ref: model.Ref{Kind: model.KindJWTProvider, Name: JWTProvider}, Value: mustJSON(p)}
 }
 
 // Secret is the tls_certificate secret CertificateSecret holding c.

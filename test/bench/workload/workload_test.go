@@ -45,3 +45,27 @@ func TestCertificateMakesEveryGroupHTTPSWithItsSecret(t *testing.T) {
 		}
 	}
 }
+
+// With policy, the route table carries RBAC and the JWT requirement at the
+// table and a rate limit on every route, and the translator rejects
+// nothing: a policy the translator refused would turn the benchmark's
+// routes into 503s.
+func TestPolicyTableTranslatesWholly(t *testing.T) {
+	res, err := translator.Translate(Snapshot(1, Objects(Spec{Services: 3, EndpointsPer: 2, Groups: Groups(2), Policy: true})))
+	if err != nil {
+		t.Fatalf("translate: %v", err)
+	}
+	for name, g := range res.Groups {
+		rc := g.Routes[0]
+		for _, f := range []string{"chancery.rbac.deny", "chancery.rbac.allow", "envoy.filters.http.jwt_authn"} {
+			if rc.GetTypedPerFilterConfig()[f] == nil {
+				t.Errorf("%s: the route table does not configure %s", name, f)
+			}
+		}
+		for _, r := range rc.GetVirtualHosts()[0].GetRoutes() {
+			if r.GetTypedPerFilterConfig()["envoy.filters.http.local_ratelimit"] == nil || r.GetRoute() == nil {
+				t.Errorf("%s: route %s forwards without its rate limit", name, r.GetMatch().GetPrefix())
+			}
+		}
+	}
+}
