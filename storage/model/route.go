@@ -126,14 +126,18 @@ type HeaderValue struct {
 	Append bool   `json:"append,omitempty"` // add beside an existing value instead of replacing it
 }
 
-// Services returns every service the route table sends traffic to, in order
-// of first appearance.
+// Services returns every service the route table sends traffic to,
+// mirrors included, in order of first appearance.
 func (rt *RouteTable) Services() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, vh := range rt.VirtualHosts {
 		for _, r := range vh.Routes {
-			for _, s := range r.ServiceNames() {
+			names := r.ServiceNames()
+			if r.Mirror != nil {
+				names = append(names, r.Mirror.Service)
+			}
+			for _, s := range names {
 				if !seen[s] {
 					seen[s] = true
 					out = append(out, s)
@@ -216,6 +220,7 @@ func (r *Route) validate(v *validator, p string) {
 	r.Match.validate(v, p+".match")
 	r.validateMirror(v, p)
 	r.validateRouting(v, p)
+	r.validateTelemetry(v, p)
 	actions := 0
 	for _, set := range []bool{r.Service != "", len(r.WeightedServices) > 0, r.DirectResponse != nil, r.Redirect != nil} {
 		if set {

@@ -138,7 +138,10 @@ func TestEnvoyTakesEveryLimit(t *testing.T) {
 	var rds []string
 	var svcRoutes []string // routes of the table svc-limits, to each service at a limit
 	for i, l := range model.Limits {
-		if l.Kind == model.KindHealth {
+		if l.Kind == model.KindHealth || l.Kind == model.KindPatch {
+			// Verdicts are not sent to Envoy; a patch's bounds are on the
+			// names that choose what it patches, not on anything Envoy
+			// receives. TestBadInputTable checks both.
 			continue
 		}
 		values := []string{l.At(), l.Over()}
@@ -223,6 +226,8 @@ func (g *rig) limitObject(l model.Limit, name, value string) limitCase {
 		c.seen = func(g *rig) error { return statAtLeast(g, fmt.Sprintf("http.%s.rds.%s.config_reload", name, name), 1) }
 	case model.KindSecret:
 		c.key = "secrets/" + name // sent to no Envoy: no listener names it
+	case model.KindJWTProvider:
+		c.key = "jwt_providers/" + name // in every HTTP listener's JWT filter
 	case model.KindListener:
 		c.key = "listeners/" + name
 		if strings.Contains(obj, `"edge"`) {
@@ -241,6 +246,8 @@ func (g *rig) writeReferenced(l model.Limit, value string) {
 		return
 	}
 	switch {
+	case strings.HasSuffix(l.Field, "jwt.provider"):
+		g.put("jwt_providers/"+ref, `{"issuer":"i","remote_jwks":{"service":"web","path":"/jwks"}}`)
 	case l.Field == "route_table":
 		g.put("routes/"+ref, `{"virtual_hosts":[{"name":"all","domains":["*"],"routes":[{"match":{"prefix":"/"},"service":"web"}]}]}`)
 	case strings.HasSuffix(l.Field, "service"):
