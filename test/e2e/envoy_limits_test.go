@@ -134,6 +134,10 @@ func TestEnvoyTakesEveryLimit(t *testing.T) {
 	g.put("secrets/ca", g.secrets.ca)
 	g.put("secrets/c", g.secrets.cert)
 	g.put("services/s", `{"protocol":"tcp"}`)
+	// And what the policy limits' objects name: an authorization service,
+	// a rate-limit service.
+	g.put("services/a", `{"protocol":"http"}`)
+	g.put("services/rls", `{"protocol":"grpc"}`)
 	var cases []limitCase
 	var rds []string
 	var svcRoutes []string // routes of the table svc-limits, to each service at a limit
