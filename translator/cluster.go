@@ -70,8 +70,10 @@ func lbPolicy(p string) clusterv3.Cluster_LbPolicy {
 		return clusterv3.Cluster_RING_HASH
 	case model.LBRandom:
 		return clusterv3.Cluster_RANDOM
+	case model.LBMaglev:
+		return clusterv3.Cluster_MAGLEV
 	}
-	// The model accepts only the four names, so anything else is "" (unset).
+	// The model accepts only the five names, so anything else is "" (unset).
 	return clusterv3.Cluster_ROUND_ROBIN
 }
 

@@ -190,6 +190,7 @@ func matchFor(m *model.RouteMatch) *routev3.RouteMatch {
 	for _, h := range m.Headers {
 		out.Headers = append(out.Headers, headerMatcher(h))
 	}
+	out.QueryParameters = queryParameterMatchers(m.QueryParameters)
 	return out
 }
 

@@ -14,6 +14,7 @@ const (
 	LBLeastRequest = "least_request"
 	LBRingHash     = "ring_hash"
 	LBRandom       = "random"
+	LBMaglev       = "maglev" // consistent hashing, as ring_hash, with a fixed-size table
 )
 
 // Service is a set of endpoints Envoy balances across: one Envoy cluster.
@@ -96,9 +97,9 @@ func (s *Service) Validate() error {
 		v.add("protocol", "unknown protocol %q: want one of http, http2, grpc, tcp", s.Protocol)
 	}
 	switch s.LBPolicy {
-	case "", LBRoundRobin, LBLeastRequest, LBRingHash, LBRandom:
+	case "", LBRoundRobin, LBLeastRequest, LBRingHash, LBRandom, LBMaglev:
 	default:
-		v.add("lb_policy", "unknown policy %q: want one of round_robin, least_request, ring_hash, random", s.LBPolicy)
+		v.add("lb_policy", "unknown policy %q: want one of round_robin, least_request, ring_hash, random, maglev", s.LBPolicy)
 	}
 	s.ConnectTimeout.check(v, "connect_timeout")
 	if od := s.OutlierDetection; od != nil {
