@@ -188,17 +188,17 @@ func TestWriterBatches(t *testing.T) {
 			storage.PlanPut(cur, model.Ref{Kind: model.KindListener, Name: fmt.Sprintf("l%d", i)}, []byte(`{}`)),
 			storage.PlanPut(cur, model.Ref{Kind: model.KindService, Name: fmt.Sprintf("s%d", i)}, []byte(`{}`)))
 	}
-	w := newWriter(t, cli, 5)
+	w := newWriter(t, cli, 7)
 	batches := w.Batches(changes)
 	var sizes []int
 	for _, b := range batches {
 		sizes = append(sizes, len(b))
 	}
-	// The first transaction leaves room for the three guard comparisons.
-	if fmt.Sprint(sizes) != "[2 5 5]" {
-		t.Fatalf("batch sizes %v, want [2 5 5]", sizes)
+	// The first transaction leaves room for the five guard comparisons.
+	if fmt.Sprint(sizes) != "[2 7 3]" {
+		t.Fatalf("batch sizes %v, want [2 7 3]", sizes)
 	}
-	if first, last := batches[0][0].Ref, batches[2][4].Ref; first.Kind != model.KindService || last.Kind != model.KindListener {
+	if first, last := batches[0][0].Ref, batches[2][2].Ref; first.Kind != model.KindService || last.Kind != model.KindListener {
 		t.Errorf("first write %s, last %s: want services first, listeners last", first, last)
 	}
 	res, err := w.Commit(context.Background(), cur.Revision, changes)
@@ -227,7 +227,7 @@ func TestWriterBatches(t *testing.T) {
 	if fmt.Sprint(sizes) != "[2 1 1 1]" {
 		t.Errorf("batch sizes by bytes %v, want [2 1 1 1]", sizes)
 	}
-	if _, err := storage.NewWriter(cli, storage.NewKeyspace(prefix), 3); err == nil {
+	if _, err := storage.NewWriter(cli, storage.NewKeyspace(prefix), 5); err == nil {
 		t.Error("NewWriter accepted a limit that leaves no room beside the guards")
 	}
 }

@@ -171,6 +171,13 @@ func (lt *listenerTranslation) checked(al *acceptedListener, err error) (*accept
 	if c.excluded != nil {
 		return nil, c.excluded
 	}
+	for _, p := range plugins {
+		if h, ok := p.(listenerHook); ok && err == nil {
+			if err = h.listener(c, al.listener); err != nil {
+				err = fmt.Errorf("%s: %w", p.name(), err)
+			}
+		}
+	}
 	if err == nil {
 		err = envoyValid(al.listener)
 	}

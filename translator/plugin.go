@@ -47,6 +47,12 @@ type tcpHook interface {
 	tcp(c *listenerContext, filters []*listenerv3.Filter, p *tcpproxyv3.TcpProxy) ([]*listenerv3.Filter, error)
 }
 
+// listenerHook changes a built listener as a whole (which connections
+// reach which filter chain). It runs on every listener, last.
+type listenerHook interface {
+	listener(c *listenerContext, l *listenerv3.Listener) error
+}
+
 // policyHook translates a policy set on a route table, a virtual host or
 // a route into the typed_per_filter_config of that level (and its rate
 // limits). Field errors it returns make the level answer 503 with the

@@ -3,17 +3,17 @@ package translator
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	directresponsev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/direct_response/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	netrbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
-	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/chancery-xds/chancery/storage/model"
@@ -223,41 +223,103 @@ func sourcePrincipals(cidrs []string) ([]*rbacconfigv3.Principal, error) {
 	return out, nil
 }
 
-// tcp puts a network RBAC filter before the proxy of a tcp listener with
-// authorization: one ALLOW policy admits a peer in an allow_cidrs range
-// (any peer without allow_cidrs) and in no deny_cidrs range. Envoy judges
-// a connection on its first bytes from the client and closes a refused
-// one; its stats are <stat_prefix>.rbac.allowed and .denied.
-func (rbacPlugin) tcp(c *listenerContext, filters []*listenerv3.Filter, p *tcpproxyv3.TcpProxy) ([]*listenerv3.Filter, error) {
+// listener makes a tcp listener with authorization admit connections by
+// their filter chains' source ranges, so a refused connection is closed on
+// accept and never reaches the upstream (a network RBAC filter judges on
+// the client's first bytes, after the proxy has connected: a client of a
+// server-first protocol would read the upstream's greeting).
+//
+//   - With allow_cidrs, every chain matches only peers in an allowed range
+//     that no deny range holds; a peer that matches no chain is closed by
+//     Envoy (listener stat no_filter_chain_match). The default chain of a
+//     passthrough listener becomes a chain of its own for the same ranges.
+//   - With deny_cidrs, every chain gets a twin that matches the deny
+//     ranges and closes the connection at once: Envoy picks the most
+//     specific source range, so a deny range inside an allowed one wins.
+//
+// Two ranges are either nested or apart, so "allowed and not denied" is
+// exactly this: an allowed range inside a deny range is dropped, a deny
+// range inside an allowed one gets the closing twin.
+func (rbacPlugin) listener(c *listenerContext, l *listenerv3.Listener) error {
 	a := c.l.Authorization
-	if a == nil {
-		return filters, nil
+	if a == nil || c.l.Protocol != model.ListenerTCP {
+		return nil
 	}
-	var groups [][]*rbacconfigv3.Principal
-	if len(a.AllowCIDRs) > 0 {
-		allow, err := sourcePrincipals(a.AllowCIDRs)
-		if err != nil {
-			return nil, err
-		}
-		groups = append(groups, allow)
-	}
-	if len(a.DenyCIDRs) > 0 {
-		deny, err := sourcePrincipals(a.DenyCIDRs)
-		if err != nil {
-			return nil, err
-		}
-		groups = append(groups, []*rbacconfigv3.Principal{{Identifier: &rbacconfigv3.Principal_NotId{NotId: anyPrincipal(deny)}}})
-	}
-	cfg := &netrbacv3.RBAC{
-		StatPrefix: p.StatPrefix,
-		Rules: &rbacconfigv3.RBAC{Action: rbacconfigv3.RBAC_ALLOW, Policies: map[string]*rbacconfigv3.Policy{"authorization": {
-			Permissions: []*rbacconfigv3.Permission{{Rule: &rbacconfigv3.Permission_Any{Any: true}}},
-			Principals:  []*rbacconfigv3.Principal{allPrincipals(groups)},
-		}}},
-	}
-	f, err := networkFilter(wellknown.RoleBasedAccessControl, cfg)
+	deny, err := cidrRanges(a.DenyCIDRs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return append(filters, f), nil
+	allowed, err := cidrRanges(a.AllowCIDRs)
+	if err != nil {
+		return err
+	}
+	closer, err := networkFilter("envoy.filters.network.direct_response", &directresponsev3.Config{})
+	if err != nil {
+		return err
+	}
+	chains := l.FilterChains
+	if len(a.AllowCIDRs) > 0 {
+		allowed = slices.DeleteFunc(allowed, func(r netip.Prefix) bool {
+			return slices.ContainsFunc(deny, func(d netip.Prefix) bool { return d.Bits() <= r.Bits() && d.Contains(r.Addr()) })
+		})
+		if len(allowed) == 0 {
+			// Every allowed range is denied: one chain that closes every
+			// connection (a chain without ranges would admit them all).
+			l.FilterChains, l.DefaultFilterChain, l.ListenerFilters = []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{closer}}}, nil, nil
+			return nil
+		}
+		if l.DefaultFilterChain != nil {
+			chains = append(chains, l.DefaultFilterChain)
+			l.DefaultFilterChain = nil
+		}
+		for _, ch := range chains {
+			m := matchOf(ch)
+			m.DirectSourcePrefixRanges = cidrs(allowed)
+			ch.FilterChainMatch = m
+		}
+	}
+	if len(deny) > 0 {
+		n := len(chains)
+		if l.DefaultFilterChain != nil {
+			chains = append(chains, l.DefaultFilterChain) // its twin only: the default keeps its place
+		}
+		for _, ch := range chains[:len(chains):len(chains)] { // the chains so far; twins are appended after
+			m := proto.Clone(matchOf(ch)).(*listenerv3.FilterChainMatch)
+			m.DirectSourcePrefixRanges = cidrs(deny)
+			chains = append(chains, &listenerv3.FilterChain{FilterChainMatch: m, Filters: []*listenerv3.Filter{closer}})
+		}
+		if l.DefaultFilterChain != nil {
+			chains = slices.Delete(chains, n, n+1)
+		}
+	}
+	l.FilterChains = chains
+	return nil
+}
+
+func matchOf(ch *listenerv3.FilterChain) *listenerv3.FilterChainMatch {
+	if ch.FilterChainMatch == nil {
+		return &listenerv3.FilterChainMatch{}
+	}
+	return ch.FilterChainMatch
+}
+
+// cidrRanges parses ranges validation has admitted.
+func cidrRanges(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func cidrs(ps []netip.Prefix) []*corev3.CidrRange {
+	out := make([]*corev3.CidrRange, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, &corev3.CidrRange{AddressPrefix: p.Addr().String(), PrefixLen: wrapperspb.UInt32(uint32(p.Bits()))})
+	}
+	return out
 }

@@ -167,7 +167,8 @@ func TestAuthzPrincipalOverMTLS(t *testing.T) {
 // echoes one line; lines counts the lines it received.
 type authzEchoServer struct {
 	ln    net.Listener
-	lines atomic.Int64
+	lines atomic.Int64 // lines echoed
+	conns atomic.Int64 // connections accepted
 }
 
 func startAuthzEchoServer(t *testing.T) *authzEchoServer {
@@ -184,6 +185,7 @@ func startAuthzEchoServer(t *testing.T) *authzEchoServer {
 			if err != nil {
 				return
 			}
+			s.conns.Add(1)
 			go func() {
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(5 * time.Second))
@@ -213,6 +215,9 @@ func authzEcho(port int) (string, error) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, "ping\n"); err != nil {
+		if authzIsReset(err) || strings.Contains(err.Error(), "broken pipe") {
+			return "", nil // closed on accept
+		}
 		return "", err
 	}
 	b, err := io.ReadAll(conn)
@@ -249,14 +254,14 @@ func TestAuthzNetworkRBAC(t *testing.T) {
 			return fmt.Errorf("tcp-allowed: %q %v", out, err)
 		}
 		for _, name := range []string{"tcp-denied", "tcp-ten"} {
-			if len(envoyStats(t, g.envoy, `^`+name+`\.rbac\.denied$`)) == 0 {
-				return fmt.Errorf("%s: no RBAC stats yet", name)
+			if !strings.Contains(string(g.envoy.Get(t, "/listeners")), name+"::") {
+				return fmt.Errorf("%s: not in Envoy yet", name)
 			}
 		}
 		return nil
 	})
 	for _, name := range []string{"tcp-allowed", "tcp-denied", "tcp-ten"} {
-		lines := up.lines.Load()
+		lines, conns := up.lines.Load(), up.conns.Load()
 		got := map[string]int{}
 		for range authzRequests {
 			out, err := authzEcho(ports[name])
@@ -265,21 +270,20 @@ func TestAuthzNetworkRBAC(t *testing.T) {
 			}
 			got[out]++
 		}
-		reached := up.lines.Load() - lines
-		denied := envoyStats(t, g.envoy, `^`+name+`\.rbac\.denied$`)[name+".rbac.denied"]
-		t.Logf("%s: %d proxied, %d closed at once, %d closed after the upstream's greeting, %d other; lines that reached the upstream %d; Envoy rbac.denied %d",
-			name, got["hello\nping\n"], got[""], got["hello\n"], authzRequests-got["hello\nping\n"]-got[""]-got["hello\n"], reached, denied)
+		reached, connected := up.lines.Load()-lines, up.conns.Load()-conns
+		t.Logf("%s: %d proxied, %d closed at once, %d other; upstream connections %d, lines that reached it %d",
+			name, got["hello\nping\n"], got[""], authzRequests-got["hello\nping\n"]-got[""], connected, reached)
 		if name == "tcp-allowed" {
-			if got["hello\nping\n"] != authzRequests || reached != authzRequests || denied != 0 {
+			if got["hello\nping\n"] != authzRequests || reached != authzRequests {
 				t.Errorf("%s: want all %d connections proxied both ways", name, authzRequests)
 			}
 			continue
 		}
-		// Envoy judges a connection on its first bytes from the client,
-		// after the proxy has connected upstream: a denied client may read
-		// the upstream's greeting, but nothing it sends gets through.
-		if got[""]+got["hello\n"] != authzRequests || reached != 0 || denied != authzRequests {
-			t.Errorf("%s: want all %d connections closed with nothing proxied upstream and each counted denied", name, authzRequests)
+		// A refused connection matches no filter chain that proxies: it is
+		// closed on accept and the upstream never sees it, so a client of
+		// a server-first protocol reads nothing of the upstream's.
+		if got[""] != authzRequests || connected != 0 || reached != 0 {
+			t.Errorf("%s: want all %d connections closed at once, none reaching the upstream", name, authzRequests)
 		}
 	}
 	authzNoNACK(g)
