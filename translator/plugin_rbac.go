@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -303,15 +304,30 @@ func matchOf(ch *listenerv3.FilterChain) *listenerv3.FilterChainMatch {
 	return ch.FilterChainMatch
 }
 
-// cidrRanges parses ranges validation has admitted.
+// cidrRanges parses ranges validation has admitted, and keeps the least
+// list that covers the same addresses, in a fixed order: a range given
+// twice, or inside another of the list, would be a second filter chain
+// rule for the same addresses, which Envoy refuses.
 func cidrRanges(ss []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
+	all := make([]netip.Prefix, 0, len(ss))
 	for _, s := range ss {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, p)
+		all = append(all, p)
+	}
+	slices.SortFunc(all, func(a, b netip.Prefix) int {
+		if c := cmp.Compare(a.Bits(), b.Bits()); c != 0 {
+			return c
+		}
+		return a.Addr().Compare(b.Addr())
+	})
+	var out []netip.Prefix
+	for _, p := range all {
+		if !slices.ContainsFunc(out, func(q netip.Prefix) bool { return q.Contains(p.Addr()) }) {
+			out = append(out, p) // broader ranges come first: p is in none of them
+		}
 	}
 	return out, nil
 }

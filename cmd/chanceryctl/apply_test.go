@@ -178,8 +178,8 @@ func TestApplyChunksAndDryRun(t *testing.T) {
 	if revision(t, cli) != before {
 		t.Fatal("--dry-run wrote to etcd")
 	}
-	r := mustRun(t, env, "", "apply", "-f", file, "--max-txn-ops", "5")
-	if !strings.Contains(r.stderr, "10 objects to write exceed what one etcd transaction holds (5 operations, --max-txn-ops, and 1024 KiB); writing them in 3 transactions") {
+	r := mustRun(t, env, "", "apply", "-f", file, "--max-txn-ops", "7")
+	if !strings.Contains(r.stderr, "10 objects to write exceed what one etcd transaction holds (7 operations, --max-txn-ops, and 1024 KiB); writing them in 3 transactions") {
 		t.Errorf("no chunking note:\n%s", r.stderr)
 	}
 	if got := revision(t, cli); got != before+3 {
@@ -226,7 +226,7 @@ func TestApplyUnderNoSpaceAlarm(t *testing.T) {
 	const want = "etcd is out of space (alarm NOSPACE): nothing was written; free space: compact, defragment every member, then `etcdctl alarm disarm`"
 	oneLineError(t, ctl(t, env, "", "apply", "-f", file), exitFailure, want)
 	// Split in three, the first transaction fails: still nothing written.
-	if r := ctl(t, env, "", "apply", "-f", file, "--max-txn-ops", "5"); r.code != exitFailure || !strings.HasSuffix(r.stderr, "chanceryctl: "+want+"\n") {
+	if r := ctl(t, env, "", "apply", "-f", file, "--max-txn-ops", "7"); r.code != exitFailure || !strings.HasSuffix(r.stderr, "chanceryctl: "+want+"\n") {
 		t.Errorf("split apply: status %d, stderr %q, want it to end with %q", r.code, r.stderr, want)
 	}
 	if got := revision(t, cli); got != before {

@@ -219,13 +219,7 @@ func (j *JWTRequirement) validate(v *validator, p string) {
 // jwtRequirementLimit is the provider limit of the level policy path p is
 // at: "policy.jwt", "virtual_hosts[i].policy.jwt" or a route's.
 func jwtRequirementLimit(p string) fieldLimit {
-	switch {
-	case strings.HasPrefix(p, "policy."):
-		return limJWTTableProvider
-	case strings.Contains(p, ".routes["):
-		return limJWTRouteProvider
-	}
-	return limJWTVHostProvider
+	return [...]fieldLimit{limJWTTableProvider, limJWTVHostProvider, limJWTRouteProvider}[policyLevelOf(p)]
 }
 
 // JWTProviders returns, sorted and once each, the providers the table's

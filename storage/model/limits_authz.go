@@ -53,18 +53,6 @@ var authzLevels = []struct{ path, table string }{
 	{"virtual_hosts[*].routes[*].policy", `{"virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/"},"service":"web","policy":{"authorization":@}}]}]}`},
 }
 
-// authzLevelOf is the index in authzLevels of the policy at field path
-// p ("virtual_hosts[0].routes[2].policy.authorization").
-func authzLevelOf(p string) int {
-	switch {
-	case strings.HasPrefix(p, "policy"):
-		return 0
-	case strings.Contains(p, ".routes["):
-		return 2
-	}
-	return 1
-}
-
 // authzLimitOf is the limit at offset o of the deny (allow false) or
 // allow list of the policy at level lv.
 func authzLimitOf(lv int, allow bool, o int) fieldLimit {

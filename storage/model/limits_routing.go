@@ -2,7 +2,6 @@ package model
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -29,10 +28,10 @@ const (
 	limHashCookieTTL
 	limHashCookiePath
 	limMinRetryConcurrency
-	// limCORS is the first of corsLevels blocks of numCORSLimits limits, the
+	// limCORS is the first of policyLevels blocks of numCORSLimits limits, the
 	// table's policy first, then a virtual host's, then a route's.
 	limCORS
-	limRoutingEnd = limCORS + corsLevels*numCORSLimits
+	limRoutingEnd = limCORS + policyLevels*numCORSLimits
 )
 
 // A CORS limit's place in its level's block.
@@ -49,12 +48,6 @@ const (
 	corsMaxAge
 	numCORSLimits
 )
-
-// corsLevels is how many levels a policy may be set at.
-const corsLevels = 3
-
-// corsLevelPaths are the levels' policy paths, as Limit.Field writes them.
-var corsLevelPaths = [corsLevels]string{"policy", "virtual_hosts[*].policy", "virtual_hosts[*].routes[*].policy"}
 
 func routingLimits() map[fieldLimit]Limit {
 	const r = "virtual_hosts[*].routes[*]."
@@ -104,7 +97,7 @@ func routingLimits() map[fieldLimit]Limit {
 	}
 	out[limMinRetryConcurrency] = Limit{Kind: KindService, Field: "circuit_breakers.retry_budget.min_retry_concurrency", Unit: UnitNumber,
 		Max: 10000, Unset: true, In: `{"protocol":"http","circuit_breakers":{"retry_budget":{"budget_percent":20,"min_retry_concurrency":@}}}`}
-	for level := range corsLevels {
+	for level := range policyLevels {
 		for k, l := range corsLevelLimits(level) {
 			out[corsLimit(level, k)] = l
 		}
@@ -127,7 +120,7 @@ func corsLevelLimits(level int) map[int]Limit {
 		return `{"virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/"},"service":"web",` + policy + `}]}]}`
 	}
 	with := func(fields string) string { return in(`"allow_origins":[{"exact":"*"}],` + fields) }
-	p := corsLevelPaths[level] + ".cors."
+	p := policyLevelPaths[level] + ".cors."
 	out := map[int]Limit{
 		corsOrigins: {Field: p + "allow_origins", Unit: UnitItems, Min: 1, Max: 100, Fill: `{"exact":"https://o{i}.example.com"}`,
 			In: in(`"allow_origins":@`)},
@@ -153,20 +146,8 @@ func corsLevelLimits(level int) map[int]Limit {
 // corsLimit is the id of the CORS limit k of a policy level.
 func corsLimit(level, k int) fieldLimit { return limCORS + fieldLimit(level*numCORSLimits+k) }
 
-// corsLevel is the level of the policy at field path p: 0 for the
-// table's, 1 for a virtual host's, 2 for a route's.
-func corsLevel(p string) int {
-	switch {
-	case strings.Contains(p, ".routes["):
-		return 2
-	case strings.HasPrefix(p, "virtual_hosts["):
-		return 1
-	}
-	return 0
-}
-
 func (c *CORS) checkLimits(v *validator, p string) {
-	level := corsLevel(p)
+	level := policyLevelOf(p)
 	id := func(k int) fieldLimit { return corsLimit(level, k) }
 	v.checkLen(id(corsOrigins), len(c.AllowOrigins), p, ".allow_origins")
 	for i, o := range c.AllowOrigins {

@@ -2,14 +2,10 @@ package model
 
 import "time"
 
-// trafficLevels are the levels a policy is set at: the table, a virtual
-// host, a route. A policy field has one limit per level, at id+level
-// (trafficLevelOf), each with its own field path.
-const trafficLevels = 3
-
-// The limits of the policy's traffic fields, trafficLevels ids each.
+// The limits of the policy's traffic fields: one per level a policy is set
+// at, at id+level (policyLevelOf), each with its own field path.
 const (
-	limRLRequests fieldLimit = iota*trafficLevels + limJWTEnd
+	limRLRequests fieldLimit = iota*policyLevels + limJWTEnd
 	limRLPer
 	limRLBurst
 	limFaultStatus
@@ -44,14 +40,14 @@ func rateLimitIDs(p string) rateLimitIDsOf {
 	if p == "rate_limit" {
 		return rateLimitIDsOf{limListenerRLRequests, limListenerRLPer, limListenerRLBurst}
 	}
-	l := trafficLevelOf(p)
+	l := fieldLimit(policyLevelOf(p))
 	return rateLimitIDsOf{limRLRequests + l, limRLPer + l, limRLBurst + l}
 }
 
 type faultIDsOf struct{ status, grpcStatus, delay fieldLimit }
 
 func faultIDs(p string) faultIDsOf {
-	l := trafficLevelOf(p)
+	l := fieldLimit(policyLevelOf(p))
 	return faultIDsOf{limFaultStatus + l, limFaultGRPCStatus + l, limFaultDelay + l}
 }
 
@@ -60,13 +56,10 @@ type globalIDs struct {
 }
 
 func globalRateLimitIDs(p string) globalIDs {
-	l := trafficLevelOf(p)
+	l := fieldLimit(policyLevelOf(p))
 	return globalIDs{limGRLDescriptors + l, limGRLEntries + l, limGRLHeader + l, limGRLHeaderKey + l,
 		limGRLGenericKey + l, limGRLGenericValue + l}
 }
-
-// trafficLevelPaths are the field path prefixes of the policy at each level.
-var trafficLevelPaths = [trafficLevels]string{"policy.", "virtual_hosts[*].policy.", "virtual_hosts[*].routes[*].policy."}
 
 // trafficPolicyAt is a route table whose policy at level holds fields (JSON
 // members).
@@ -84,9 +77,9 @@ func trafficPolicyAt(level fieldLimit, fields string) string {
 
 func trafficLimits() map[fieldLimit]Limit {
 	out := map[fieldLimit]Limit{}
-	for l := fieldLimit(0); l < trafficLevels; l++ {
+	for l := fieldLimit(0); l < policyLevels; l++ {
 		for id, lim := range policyTrafficLimits() {
-			lim.Kind, lim.Field, lim.In = KindRouteTable, trafficLevelPaths[l]+lim.Field, trafficPolicyAt(l, lim.In)
+			lim.Kind, lim.Field, lim.In = KindRouteTable, policyLevelPaths[l]+"."+lim.Field, trafficPolicyAt(l, lim.In)
 			out[id+l] = lim
 		}
 	}

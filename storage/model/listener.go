@@ -113,11 +113,18 @@ func (l *Listener) Validate() error {
 	l.validateAuthz(v)
 	l.validateTraffic(v)
 	l.validateTelemetry(v)
-	if len(l.Groups) == 0 {
+	checkGroups(v, l.Groups)
+	return v.err()
+}
+
+// checkGroups checks a list of node groups: at least one, each a valid
+// name, none twice.
+func checkGroups(v *validator, groups []string) {
+	if len(groups) == 0 {
 		v.add("groups", "at least one node group is required")
 	}
 	seen := map[string]bool{}
-	for i, g := range l.Groups {
+	for i, g := range groups {
 		switch {
 		case !ValidName(g):
 			v.add(fmt.Sprintf("groups[%d]", i), "%q is not a valid group name", g)
@@ -126,7 +133,6 @@ func (l *Listener) Validate() error {
 		}
 		seen[g] = true
 	}
-	return v.err()
 }
 
 func (l *Listener) validateHTTP(v *validator) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 )
 
@@ -104,19 +103,7 @@ func (o *JSONObject) UnmarshalJSON(b []byte) error {
 func (p *Patch) Validate() error {
 	v := &validator{}
 	p.checkLimits(v)
-	if len(p.Groups) == 0 {
-		v.add("groups", "at least one node group is required")
-	}
-	seen := map[string]bool{}
-	for i, g := range p.Groups {
-		switch {
-		case !ValidName(g):
-			v.add(fmt.Sprintf("groups[%d]", i), "%q is not a valid group name", g)
-		case seen[g]:
-			v.add(fmt.Sprintf("groups[%d]", i), "duplicate group %q", g)
-		}
-		seen[g] = true
-	}
+	checkGroups(v, p.Groups)
 	switch p.Target.Type {
 	case PatchListener, PatchRouteTable, PatchCluster:
 	case "":

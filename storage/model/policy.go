@@ -1,6 +1,9 @@
 package model
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // HTTPPolicy is what a route table, one of its virtual hosts or one route
 // asks of every request it serves. Each feature set at a deeper level
@@ -52,6 +55,31 @@ func (rt *RouteTable) policies(f func(p *HTTPPolicy, path string)) {
 			}
 		}
 	}
+}
+
+// The levels a policy is set at, as policyLevelOf reads them from a
+// field path.
+const (
+	tableLevel = iota // "policy..."
+	vhostLevel        // "virtual_hosts[i].policy..."
+	routeLevel        // "virtual_hosts[i].routes[j].policy..."
+)
+
+// policyLevels is how many levels a policy may be set at.
+const policyLevels = 3
+
+// policyLevelPaths are the levels' policy paths, as Limit.Field writes them.
+var policyLevelPaths = [policyLevels]string{"policy", "virtual_hosts[*].policy", "virtual_hosts[*].routes[*].policy"}
+
+// policyLevelOf is the level of the policy at field path p.
+func policyLevelOf(p string) int {
+	switch {
+	case strings.Contains(p, ".routes["):
+		return routeLevel
+	case strings.HasPrefix(p, "virtual_hosts["):
+		return vhostLevel
+	}
+	return tableLevel
 }
 
 func vhostPath(i int) string { return "virtual_hosts[" + strconv.Itoa(i) + "]" }

@@ -58,7 +58,7 @@ func (a *Authorization) validate(v *validator, p string) {
 	if a == nil {
 		return
 	}
-	lv := authzLevelOf(p)
+	lv := policyLevelOf(p) // authzLevels is in level order
 	a.checkLimits(v, lv, p)
 	for i := range a.Deny {
 		a.Deny[i].validate(v, fmt.Sprintf("%s.deny[%d]", p, i))

@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 )
 
@@ -281,16 +280,4 @@ func checkSharePercent(v *validator, field string, p *float64) {
 	case PercentMillionths(p) == 0:
 		v.add(field, "%g is below the least share Envoy counts, 0.0001", *p)
 	}
-}
-
-// trafficLevelOf is where a policy field path is: 0 for the table's own
-// ("policy..."), 1 for a virtual host's, 2 for a route's.
-func trafficLevelOf(p string) fieldLimit {
-	switch {
-	case strings.Contains(p, ".routes["):
-		return 2
-	case strings.HasPrefix(p, "virtual_hosts["):
-		return 1
-	}
-	return 0
 }

@@ -220,11 +220,11 @@ func (g *rig) limitObject(l model.Limit, name, value string) limitCase {
 	case model.KindEndpoint:
 		c.key = "endpoints/epsvc/" + name
 		if addr := endpointAddress(obj); accept && addr != "" {
-			c.seen = func(g *rig) error { return inText(g.envoy.Clusters(g.t), "epsvc::"+addr+"::") }
+			c.seen = func(g *rig) error { return inAdmin(g, "/clusters", "epsvc::"+addr+"::") }
 		}
 	case model.KindService:
 		c.key = "services/" + name
-		c.seen = func(g *rig) error { return inText("\n"+g.envoy.Clusters(g.t), "\n"+name+"::") }
+		c.seen = func(g *rig) error { return inAdmin(g, "/clusters", "\n"+name+"::") }
 	case model.KindRouteTable:
 		c.key = "routes/" + name
 		c.seen = func(g *rig) error { return statAtLeast(g, fmt.Sprintf("http.%s.rds.%s.config_reload", name, name), 1) }
@@ -235,7 +235,7 @@ func (g *rig) limitObject(l model.Limit, name, value string) limitCase {
 	case model.KindListener:
 		c.key = "listeners/" + name
 		if strings.Contains(obj, `"edge"`) {
-			c.seen = func(g *rig) error { return inText("\n"+string(g.envoy.Get(g.t, "/listeners")), "\n"+name+"::") }
+			c.seen = func(g *rig) error { return inAdmin(g, "/listeners", "\n"+name+"::") }
 		}
 	}
 	g.put(c.key, obj)
@@ -311,6 +311,17 @@ func portFree(port int) bool {
 	return ln.Close() == nil
 }
 
+// inAdmin is nil once Envoy's admin page at path holds want (at a line's
+// start when want starts with a newline); an admin interface too busy to
+// answer is one more reason to wait.
+func inAdmin(g *rig, path, want string) error {
+	body, err := g.envoy.Fetch(path)
+	if err != nil {
+		return err
+	}
+	return inText("\n"+string(body), want)
+}
+
 func inText(text, want string) error {
 	if !strings.Contains(text, want) {
 		return fmt.Errorf("Envoy does not hold %q", strings.TrimSpace(want))
@@ -319,7 +330,11 @@ func inText(text, want string) error {
 }
 
 func statAtLeast(g *rig, name string, n int64) error {
-	if v, _ := g.envoy.Stat(g.t, name); v < n {
+	v, _, err := g.envoy.FetchStat(name)
+	if err != nil {
+		return err
+	}
+	if v < n {
 		return fmt.Errorf("Envoy %s = %d, want at least %d", name, v, n)
 	}
 	return nil

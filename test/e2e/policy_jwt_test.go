@@ -71,10 +71,19 @@ func TestJWTAuthentication(t *testing.T) {
 	good := inline.sign(t, claims("https://auth.corp.test", "web", now.Add(time.Hour)))
 	url := fmt.Sprintf("http://127.0.0.1:%d", g.port)
 
-	// The first 200 with a token says Envoy holds the provider and the table.
+	// Only the table written above answers both of these: Envoy holds it,
+	// both providers, and the clusters they reach (the rig's first table
+	// answers 200 to anything).
+	partner := remote.sign(t, claims("https://partners.test", "any", now.Add(time.Hour)))
 	harness.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
-		if st, body, err := getWithToken(url+"/api", good, false); err != nil || st != 200 {
+		if st, body, err := getWithToken(url+"/api", good, false); err != nil || st != 200 || !strings.Contains(body, "sub=alice") {
 			return fmt.Errorf("GET /api with a valid token: %d %q %v", st, body, err)
+		}
+		if st, body, err := getWithToken(url+"/api", "", false); err != nil || st != 401 {
+			return fmt.Errorf("GET /api without a token: %d %q %v", st, body, err)
+		}
+		if st, body, err := getWithToken(url+"/partners/x", partner, false); err != nil || st != 200 {
+			return fmt.Errorf("GET /partners/x with a partner's token: %d %q %v", st, body, err)
 		}
 		return nil
 	})
@@ -98,7 +107,7 @@ func TestJWTAuthentication(t *testing.T) {
 		// removed where no token is checked.
 		{"forged claim header", "/api", good, 200, "sub=alice role=admin authorization=false", true},
 		{"forged, requirement off", "/open/x", "", 200, "sub= role= authorization=false", true},
-		{"remote JWKS", "/partners/x", remote.sign(t, claims("https://partners.test", "any", now.Add(time.Hour))), 200, "sub=alice role= authorization=false", false},
+		{"remote JWKS", "/partners/x", partner, 200, "sub=alice role= authorization=false", false},
 		{"corp token on partners", "/partners/x", good, 401, "", false},
 	}
 	const rounds = 20 // each case this many times: every answer must be the same

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/sha1"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -64,26 +63,7 @@ func websocketUpstream(t *testing.T) (host string, port int) {
 
 // serveUpstream serves h on a free loopback port until the test ends.
 func serveUpstream(t *testing.T, h http.Handler) (host string, port int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("upstream: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close upstream: %v", err)
-		}
-		<-done
-	})
-	return "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
+	return "127.0.0.1", serveLoopback(t, h)
 }
 
 // upgrade sends a WebSocket upgrade for path to Envoy on a raw connection

@@ -250,18 +250,41 @@ func (e *Envoy) PID() int {
 // 200.
 func (e *Envoy) Get(t testing.TB, path string) []byte {
 	t.Helper()
-	body, err := getOK(e.adminURL + path)
+	body, err := e.Fetch(path)
 	if err != nil {
-		t.Fatalf("envoy %s: %v", e.opts.NodeID, err)
+		t.Fatalf("%v", err)
 	}
 	return body
+}
+
+// Fetch is Get for a caller that waits: an Envoy busy taking a large
+// update may answer its admin interface late.
+func (e *Envoy) Fetch(path string) ([]byte, error) {
+	body, err := getOK(e.adminURL + path)
+	if err != nil {
+		return nil, fmt.Errorf("envoy %s: %w", e.opts.NodeID, err)
+	}
+	return body, nil
 }
 
 // Stat returns the counter or gauge name from /stats, and whether it exists.
 func (e *Envoy) Stat(t testing.TB, name string) (int64, bool) {
 	t.Helper()
-	body := e.Get(t, "/stats?filter="+url.QueryEscape("^"+regexp.QuoteMeta(name)+"$"))
-	return parseStat(body, name)
+	v, ok, err := e.FetchStat(name)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return v, ok
+}
+
+// FetchStat is Stat for a caller that waits (Fetch).
+func (e *Envoy) FetchStat(name string) (int64, bool, error) {
+	body, err := e.Fetch("/stats?filter=" + url.QueryEscape("^"+regexp.QuoteMeta(name)+"$"))
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok := parseStat(body, name)
+	return v, ok, nil
 }
 
 // parseStat finds "name: value" in /stats text; histograms and text readouts do
