@@ -84,7 +84,7 @@ type keyKind int
 
 const (
 	keyObject  keyKind = iota // a model object
-	keyCluster                // what the replicas write: replicas/, proxies/, status/, leader/
+	keyCluster                // what the replicas write: replicas/, proxies/, status/, leader/; and chanceryctl's changes/
 	keyUnknown                // nothing Chancery reads: reported as ignored
 )
 
@@ -96,7 +96,7 @@ func (k Keyspace) classify(key string) (model.Ref, keyKind, string) {
 	rest := strings.TrimPrefix(key, k.Prefix())
 	seg, _, hasName := strings.Cut(rest, "/")
 	switch seg {
-	case replicasSegment, proxiesSegment, statusSegment, leaderSegment:
+	case replicasSegment, proxiesSegment, statusSegment, leaderSegment, changesSegment:
 		return model.Ref{}, keyCluster, ""
 	}
 	if _, known := model.KindForSegment(seg); known && !hasName {

@@ -88,8 +88,18 @@ func history(ctx context.Context, cli *clientv3.Client, ks Keyspace, e *entry) (
 
 // readRecord reads the status record of one object.
 func readRecord(ctx context.Context, cli *clientv3.Client, ks Keyspace, e *entry) (*ServingRecord, error) {
+	return readRecordAt(ctx, cli, ks, e, 0)
+}
+
+// readRecordAt reads the status record of one object as it stood at
+// revision rev (0: now).
+func readRecordAt(ctx context.Context, cli *clientv3.Client, ks Keyspace, e *entry, rev int64) (*ServingRecord, error) {
 	key := ks.StatusKey(e.ref)
-	resp, err := cli.Get(ctx, key)
+	var opts []clientv3.OpOption
+	if rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := cli.Get(ctx, key, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}

@@ -76,6 +76,7 @@ type Writer struct {
 	cli    *clientv3.Client
 	ks     Keyspace
 	maxOps int
+	cause  []byte // put at ks.ChangesKey() in every transaction, if set (RecordCause)
 }
 
 // NewWriter returns a writer whose transactions hold at most maxTxnOps
@@ -106,7 +107,7 @@ func (w *Writer) Batches(changes []Change) [][]Change {
 	}
 	sort.SliceStable(writes, func(i, j int) bool { return writeOrder(writes[i]) < writeOrder(writes[j]) })
 	var out [][]Change
-	limit := w.maxOps - len(guardKinds)
+	limit := w.maxOps - len(guardKinds) - w.sideOps()
 	for len(writes) > 0 {
 		n, bytes := 0, 0
 		for n < len(writes) && n < limit {
@@ -117,7 +118,7 @@ func (w *Writer) Batches(changes []Change) [][]Change {
 			n, bytes = n+1, bytes+size
 		}
 		out = append(out, writes[:n])
-		writes, limit = writes[n:], w.maxOps
+		writes, limit = writes[n:], w.maxOps-w.sideOps()
 	}
 	return out
 }
@@ -215,6 +216,9 @@ func (w *Writer) commitBatch(ctx context.Context, readRevision int64, batch []Ch
 			then = append(then, clientv3.OpPut(key, string(c.Value)))
 		}
 		orElse = append(orElse, clientv3.OpGet(key, clientv3.WithKeysOnly()))
+	}
+	if w.cause != nil {
+		then = append(then, clientv3.OpPut(w.ks.ChangesKey(), string(w.cause)))
 	}
 	if guard {
 		for _, k := range guardKinds {

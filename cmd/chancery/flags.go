@@ -6,7 +6,13 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/chancery-xds/chancery/storage/embedetcd"
 )
+
+// defaultHistoryRetention is a day of history: a 3 a.m. change can still be
+// looked at and rolled back the next morning.
+const defaultHistoryRetention = "24h"
 
 // serveConfig is everything `chancery serve` is told.
 type serveConfig struct {
@@ -19,6 +25,7 @@ type serveConfig struct {
 	dataDir               string
 	embeddedClient        string
 	embeddedPeer          string
+	historyRetention      embedetcd.Retention // of the embedded etcd
 	prefix                string
 	xdsAddress            string
 	adminAddress          string
@@ -58,6 +65,8 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	fs.StringVar(&c.dataDir, "data-dir", "chancery-data", "data directory of the embedded etcd")
 	fs.StringVar(&c.embeddedClient, "embedded-etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd (etcdctl and chanceryctl use it)")
 	fs.StringVar(&c.embeddedPeer, "embedded-etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
+	retention := fs.String("history-retention", defaultHistoryRetention, "history the embedded etcd keeps for chanceryctl history and rollback, and for serving a rejected object's last accepted version: "+
+		"a number of revisions (10000), a duration (24h, at least 1m) or 0 for all of it; the database grows with every write kept")
 	fs.StringVar(&c.prefix, "prefix", "/chancery/v1", "etcd key prefix of the keyspace")
 	fs.StringVar(&c.xdsAddress, "xds-address", ":18000", "address of the xDS gRPC server")
 	registerXDSTLSFlags(fs, &c.xdsTLSFlags)
@@ -101,10 +110,18 @@ func parseServeFlags(args []string, env func(string) (string, bool)) (*serveConf
 	if err := c.xdsTLSFlags.validate(); err != nil {
 		return nil, err
 	}
+	hr, err := embedetcd.ParseRetention(*retention)
+	if err != nil {
+		return nil, fmt.Errorf("--history-retention: %v", err)
+	}
+	c.historyRetention = hr
 	for _, e := range strings.Split(endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			c.etcdEndpoints = append(c.etcdEndpoints, e)
 		}
+	}
+	if len(c.etcdEndpoints) > 0 && *retention != defaultHistoryRetention {
+		return nil, fmt.Errorf("--history-retention applies to the embedded etcd only; with --etcd-endpoints, etcd's own --auto-compaction-mode and --auto-compaction-retention decide")
 	}
 	if c.logFormat != "json" && c.logFormat != "console" {
 		return nil, fmt.Errorf("--log-format %q: want json or console", c.logFormat)

@@ -61,14 +61,15 @@ func serve(cfg *serveConfig) error {
 	var embedded *embedetcd.Etcd
 	if len(endpoints) == 0 {
 		embedded, err = embedetcd.Start(embedetcd.Config{
-			DataDir: cfg.dataDir, ClientURL: cfg.embeddedClient, PeerURL: cfg.embeddedPeer, Logger: log,
+			DataDir: cfg.dataDir, ClientURL: cfg.embeddedClient, PeerURL: cfg.embeddedPeer, Logger: log, Retention: cfg.historyRetention,
 		})
 		if err != nil {
 			return err
 		}
 		defer embedded.Close()
 		endpoints = []string{embedded.Endpoint()}
-		log.Info("embedded etcd started", zap.String("endpoint", embedded.Endpoint()), zap.String("data-dir", cfg.dataDir))
+		log.Info("embedded etcd started", zap.String("endpoint", embedded.Endpoint()), zap.String("data-dir", cfg.dataDir),
+			zap.Stringer("history-retention", cfg.historyRetention))
 	}
 	cli, err := storage.Dial(storage.ClientConfig{
 		Endpoints: endpoints, Username: cfg.etcdUsername, Password: cfg.etcdPassword,

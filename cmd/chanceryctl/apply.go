@@ -172,9 +172,9 @@ func (a *app) applyDocuments(ctx context.Context, docs []manifest.Document, dryR
 		return err
 	}
 	defer e.close()
-	w, err := storage.NewWriter(e.cli, e.ks, maxOps)
+	w, err := e.newWriter(maxOps)
 	if err != nil {
-		return usageErrorf("--max-txn-ops: %v", err)
+		return err
 	}
 	p, err := e.planApply(ctx, docs)
 	if err != nil {

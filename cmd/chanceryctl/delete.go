@@ -82,7 +82,7 @@ func (a *app) delete(ctx context.Context, ref model.Ref, dryRun, force bool) err
 		fmt.Fprintf(a.stdout, "%s deleted (dry run)\n", ref)
 		return nil
 	}
-	w, err := storage.NewWriter(e.cli, e.ks, storage.DefaultMaxTxnOps)
+	w, err := e.newWriter(storage.DefaultMaxTxnOps)
 	if err != nil {
 		return err
 	}

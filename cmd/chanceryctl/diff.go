@@ -14,8 +14,9 @@ import (
 
 func diffCommand(a *app) *cobra.Command {
 	var ff fileFlags
+	var revision int64
 	cmd := &cobra.Command{
-		Use:   "diff -f FILE|DIR|-",
+		Use:   "diff -f FILE|DIR|- | --revision R",
 		Short: "Show how documents differ from what etcd holds",
 		Long: `diff compares each document's spec with the value in etcd, both as YAML,
 and prints a unified diff for every object apply would create or
@@ -25,18 +26,32 @@ but writes nothing.
 A secret's private key is never shown: both sides print it as <redacted>,
 and the new side as <redacted, changed> when the key differs.
 
+With --revision R instead of files, diff compares the keyspace as etcd
+held it at revision R with what it holds now, object by object (the kinds
+operators write), R on the old side.
+
 Exit status: 0 if nothing differs, 1 if something does, 2 on an error or
 if apply would refuse the documents.
 
 ` + documentsHelp,
 		Example: `  chanceryctl diff -f examples/
-  chanceryctl diff -f routes.yaml && echo "etcd already matches"`,
+  chanceryctl diff -f routes.yaml && echo "etcd already matches"
+  chanceryctl diff --revision 1234`,
 		Args: positional(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case cmd.Flags().Changed("revision") && len(ff.files) > 0:
+				return usageErrorf("give -f or --revision, not both")
+			case cmd.Flags().Changed("revision") && revision <= 0:
+				return usageErrorf("--revision %d: want a revision, 1 or more", revision)
+			case cmd.Flags().Changed("revision"):
+				return a.diffRevision(cmd.Context(), revision)
+			}
 			return a.diff(cmd.Context(), ff)
 		},
 	}
 	ff.register(cmd)
+	cmd.Flags().Int64Var(&revision, "revision", 0, "compare the keyspace at this etcd revision with now, instead of files")
 	return cmd
 }
 
@@ -108,4 +123,48 @@ func yamlLines(value []byte) []string {
 		y = value
 	}
 	return splitLines(string(y))
+}
+
+// diffRevision prints how the objects operators write differ between
+// revision rev and now.
+func (a *app) diffRevision(ctx context.Context, rev int64) error {
+	fail := func(err error) error { return &exitError{code: exitUsage, err: err} }
+	e, err := a.dial()
+	if err != nil {
+		return fail(err)
+	}
+	defer e.close()
+	rctx, cancel := e.request(ctx)
+	defer cancel()
+	then, err := storage.ReadContentsAt(rctx, e.cli, e.ks, rev, operatorKinds...)
+	if err != nil {
+		return fail(e.explain(err))
+	}
+	now, err := storage.ReadContents(rctx, e.cli, e.ks, operatorKinds...)
+	if err != nil {
+		return fail(e.explain(err))
+	}
+	differs := false
+	for _, ref := range unionRefs(then, now, operatorKinds) {
+		was, is := then.Objects[ref], now.Objects[ref]
+		var old, cur []byte
+		oldName, newName := "/dev/null", "/dev/null"
+		if was != nil {
+			old, oldName = was.Value, fmt.Sprintf("%s (revision %d)", ref, rev)
+		}
+		if is != nil {
+			cur, newName = is.Value, fmt.Sprintf("%s (etcd, revision %d)", ref, now.Revision)
+		}
+		if was != nil && is != nil && storage.SameObject(ref, old, cur) {
+			continue
+		}
+		if d := valueDiff(ref, oldName, newName, old, cur); d != "" {
+			differs = true
+			fmt.Fprint(a.stdout, d)
+		}
+	}
+	if differs {
+		return &exitError{code: exitFailure}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 func getCommand(a *app) *cobra.Command {
 	var output string
+	var revision int64
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
 		Short: "Show objects and whether Chancery accepts them",
@@ -28,6 +29,8 @@ object is not served, or served only in part (a route to a missing service
 answers 503), with the reason.
 
 For endpoints, NAME may be a service: its endpoints are listed.
+--revision R shows the keyspace as etcd held it at revision R instead, if
+etcd still holds that revision (see history).
 -o yaml and -o json print documents that apply accepts again (status is
 output only and ignored by apply).
 
@@ -39,7 +42,8 @@ certificate, or the CAs of a bundle.`,
   chanceryctl get routetable edge -o yaml
   chanceryctl get endpoints web
   chanceryctl get secrets
-  chanceryctl get all -o json > backup.json`,
+  chanceryctl get all -o json > backup.json
+  chanceryctl get routetable edge --revision 1234 -o yaml`,
 		Args: positional(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
@@ -53,10 +57,14 @@ certificate, or the CAs of a bundle.`,
 			if len(args) == 2 {
 				name = args[1]
 			}
-			return a.get(cmd.Context(), kinds, name, output)
+			if revision < 0 {
+				return usageErrorf("--revision %d: want a revision, 1 or more", revision)
+			}
+			return a.get(cmd.Context(), kinds, name, output, revision)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, yaml or json")
+	cmd.Flags().Int64Var(&revision, "revision", 0, "show the keyspace as etcd held it at this revision, judged as the replicas judged it then (0: now)")
 	return cmd
 }
 
@@ -82,13 +90,13 @@ type objectView struct {
 	rejected error        // nil if accepted
 }
 
-func (a *app) get(ctx context.Context, kinds []model.Kind, name, output string) error {
+func (a *app) get(ctx context.Context, kinds []model.Kind, name, output string, revision int64) error {
 	e, err := a.dial()
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	views, ignored, err := e.views(ctx)
+	views, ignored, err := e.viewsAt(ctx, revision)
 	if err != nil {
 		return err
 	}
@@ -135,9 +143,14 @@ func (a *app) printIgnored(ignored []model.Ignored, output string) error {
 // views reads the whole keyspace (the verdict on one object can depend on
 // any other) and judges every object with the translator.
 func (e *etcd) views(ctx context.Context) ([]objectView, []model.Ignored, error) {
+	return e.viewsAt(ctx, 0)
+}
+
+// viewsAt is views of the keyspace as etcd held it at revision rev (0: now).
+func (e *etcd) viewsAt(ctx context.Context, rev int64) ([]objectView, []model.Ignored, error) {
 	rctx, cancel := e.request(ctx)
 	defer cancel()
-	cur, err := storage.ReadContents(rctx, e.cli, e.ks)
+	cur, err := e.readContents(rctx, rev)
 	if err != nil {
 		return nil, nil, e.explain(err)
 	}
@@ -160,6 +173,14 @@ func (e *etcd) views(ctx context.Context) ([]objectView, []model.Ignored, error)
 		out = append(out, objectView{stored: st, obj: obj, rejected: rejected[ref]})
 	}
 	return out, res.Ignored, nil
+}
+
+// readContents reads every kind now (rev 0) or at revision rev.
+func (e *etcd) readContents(ctx context.Context, rev int64, kinds ...model.Kind) (*storage.Contents, error) {
+	if rev == 0 {
+		return storage.ReadContents(ctx, e.cli, e.ks, kinds...)
+	}
+	return storage.ReadContentsAt(ctx, e.cli, e.ks, rev, kinds...)
 }
 
 // matchesName selects by exact name; for endpoints and health, a service

@@ -32,6 +32,8 @@ type app struct {
 	etcdKey       string
 	etcdTimeout   time.Duration
 	prefix        string
+	cause         string // --cause: recorded with every write (storage.ChangeCause)
+	command       string // the command path, e.g. "chanceryctl apply", recorded with every write
 }
 
 const rootLong = `chanceryctl writes Chancery's etcd keyspace safely, says what is wrong
@@ -57,7 +59,14 @@ func newRoot(a *app) *cobra.Command {
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.applyEnv(cmd.Root().PersistentFlags())
+			a.command = cmd.CommandPath()
+			if err := a.applyEnv(cmd.Root().PersistentFlags()); err != nil {
+				return err
+			}
+			if len(a.cause) > storage.MaxCauseBytes {
+				return usageErrorf("--cause of %d bytes: at most %d", len(a.cause), storage.MaxCauseBytes)
+			}
+			return nil
 		},
 	}
 	pf := root.PersistentFlags()
@@ -69,11 +78,12 @@ func newRoot(a *app) *cobra.Command {
 	pf.StringVar(&a.etcdKey, "etcd-key", "", "client key for etcd")
 	pf.DurationVar(&a.etcdTimeout, "etcd-timeout", 5*time.Second, "how long one etcd request may take")
 	pf.StringVar(&a.prefix, "prefix", storage.DefaultPrefix, "etcd key prefix of the keyspace")
+	pf.StringVar(&a.cause, "cause", "", "why: recorded with every write, beside the objects; history shows it")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 	root.SetHelpCommand(helpCommand(root))
 	root.AddCommand(
 		applyCommand(a), validateCommand(a), diffCommand(a),
-		getCommand(a), deleteCommand(a),
+		getCommand(a), deleteCommand(a), historyCommand(a), rollbackCommand(a),
 		bootstrapCommand(a), endpointCommand(a), secretCommand(a), statusCommand(a), versionCommand(a),
 	)
 	markStarted(root, a)
