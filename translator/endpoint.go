@@ -41,9 +41,18 @@ func loadAssignmentFor(name string, svc *model.Service, eps map[string]*model.En
 		sort.Strings(ids)
 		zw := loc.Weight(z)
 		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Zone: z}}
+		var sum uint32
 		for _, id := range ids {
-			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(id, eps[id], health[id], zw))
+			e := lbEndpoint(id, eps[id], health[id], zw)
+			lle.LbEndpoints = append(lle.LbEndpoints, e)
+			sum += e.GetLoadBalancingWeight().GetValue()
 		}
+		// gRPC clients drop a locality without a weight and share
+		// traffic between localities by it; the sum of its endpoints'
+		// weights keeps each endpoint's share. Envoy reads locality
+		// weights only with locality-weighted balancing, which Chancery
+		// does not configure.
+		lle.LoadBalancingWeight = wrapperspb.UInt32(sum)
 		cla.Endpoints = append(cla.Endpoints, lle)
 	}
 	return cla

@@ -47,13 +47,13 @@ func TestLoadAssignmentFor(t *testing.T) {
 	want := &endpointv3.ClusterLoadAssignment{
 		ClusterName: "web",
 		Endpoints: []*endpointv3.LocalityLbEndpoints{
-			{Locality: &corev3.Locality{}, LbEndpoints: []*endpointv3.LbEndpoint{
+			{Locality: &corev3.Locality{}, LoadBalancingWeight: wrapperspb.UInt32(1), LbEndpoints: []*endpointv3.LbEndpoint{
 				lbEndpointOf("none", "10.0.0.1", 81, 1, corev3.HealthStatus_UNKNOWN, nil),
 			}},
-			{Locality: &corev3.Locality{Zone: "a"}, LbEndpoints: []*endpointv3.LbEndpoint{
+			{Locality: &corev3.Locality{Zone: "a"}, LoadBalancingWeight: wrapperspb.UInt32(1), LbEndpoints: []*endpointv3.LbEndpoint{
 				lbEndpointOf("a1", "::1", 82, 1, corev3.HealthStatus_UNKNOWN, nil),
 			}},
-			{Locality: &corev3.Locality{Zone: "b"}, LbEndpoints: []*endpointv3.LbEndpoint{
+			{Locality: &corev3.Locality{Zone: "b"}, LoadBalancingWeight: wrapperspb.UInt32(6), LbEndpoints: []*endpointv3.LbEndpoint{
 				lbEndpointOf("z1", "10.0.0.2", 80, 5, corev3.HealthStatus_HEALTHY, map[string]string{"v": "2"}),
 				lbEndpointOf("z2", "10.0.0.3", 80, 1, corev3.HealthStatus_UNHEALTHY, nil),
 			}},

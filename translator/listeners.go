@@ -19,7 +19,7 @@ type acceptedListener struct {
 	name     string
 	groups   []string
 	listener *listenerv3.Listener
-	routes   *routev3.RouteConfiguration // nil for TCP listeners
+	routes   *routev3.RouteConfiguration // nil for TCP listeners; a grpc listener's own copy (listener_grpc.go)
 	reached  []string                    // sorted services it sends traffic to
 	secrets  []string                    // secrets its TLS names
 }
@@ -39,9 +39,10 @@ func buildListeners(s *model.Snapshot, in *policyInputs, svcs *serviceSet, table
 		lt := &listenerTranslation{name: name, l: l, svcs: svcs, tables: tables, secrets: secrets,
 			c: &listenerContext{name: name, l: l, in: in, svcs: svcs}}
 		al, excluded := lt.translate()
-		if excluded == nil {
+		if excluded == nil && l.Binds() {
 			// Only listeners that would be sent hold their port: a TCP
 			// listener without its service must not keep another off it.
+			// A grpc listener binds nothing.
 			b := bindingOf(name, l)
 			if excluded = firstConflict(b, bound); excluded == nil {
 				bound = append(bound, b)
@@ -86,8 +87,10 @@ func (lt *listenerTranslation) translate() (al *acceptedListener, excluded *mode
 		}
 		al.reached = []string{l.Service}
 		al.listener, err = tcpListenerFor(lt.c)
+	case model.ListenerGRPC:
+		return lt.grpc(al)
 	default:
-		// The model admits only http, https and tcp listeners.
+		// The model admits only http, https, tcp and grpc listeners.
 		rt, u := lt.tables.lookup(l.RouteTable)
 		if u != nil {
 			lt.partial = append(lt.partial, &model.FieldError{Field: "route_table", Msg: u.field() + "; its requests answer 503"})

@@ -13,6 +13,8 @@ import (
 	"weak"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -384,13 +386,38 @@ func edsNames(b *builtType) []string {
 	return slices.Compact(names)
 }
 
-// routeNames are the route configurations the listeners of b name, sorted.
+// routeNames are the route configurations the listeners of b name, sorted:
+// go-control-plane finds those of filter chains, apiRouteName those of API
+// listeners (gRPC clients'), which it does not look at.
 func routeNames(b *builtType) []string {
 	listeners := make(map[string]types.ResourceWithTTL, len(b.items))
 	for _, r := range b.items {
 		listeners[cachev3.GetResourceName(r)] = types.ResourceWithTTL{Resource: r}
 	}
-	return slices.Sorted(maps.Keys(cachev3.GetResourceReferences(listeners)[typeURLs[routesIdx]]))
+	names := cachev3.GetResourceReferences(listeners)[typeURLs[routesIdx]]
+	for _, r := range b.items {
+		if name := apiRouteName(r); name != "" {
+			if names == nil {
+				names = map[string]bool{}
+			}
+			names[name] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(names))
+}
+
+// apiRouteName is the RDS route configuration an API listener's
+// connection manager names, or "" (not an API listener, or no RDS).
+func apiRouteName(r types.Resource) string {
+	l, ok := r.(*listenerv3.Listener)
+	if !ok || l.GetApiListener().GetApiListener() == nil {
+		return ""
+	}
+	m := &hcmv3.HttpConnectionManager{}
+	if l.GetApiListener().GetApiListener().UnmarshalTo(m) != nil {
+		return ""
+	}
+	return m.GetRds().GetRouteConfigName()
 }
 
 // buildType encodes one type's resources and computes its version. It

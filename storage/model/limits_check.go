@@ -55,7 +55,9 @@ func (h *Health) checkLimits(v *validator) {
 }
 
 func (l *Listener) checkLimits(v *validator) {
-	v.checkNumber(limListenerPort, uint64(l.Port), "port")
+	if l.Binds() { // a grpc listener has no port (validateGRPC)
+		v.checkNumber(limListenerPort, uint64(l.Port), "port")
+	}
 	v.checkLen(limListenerRouteTable, len(l.RouteTable), "route_table")
 	v.checkLen(limListenerService, len(l.Service), "service")
 	v.checkLen(limGroups, len(l.Groups), "groups")

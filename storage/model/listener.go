@@ -12,6 +12,10 @@ const (
 	ListenerHTTP  = "http"  // HTTP connection manager, routes from a RouteTable over RDS
 	ListenerHTTPS = "https" // TLS terminated with certificates chosen by SNI, then as http
 	ListenerTCP   = "tcp"   // TCP proxy to one service, or TLS passed through by SNI
+	// ListenerGRPC is an API listener for proxyless gRPC clients, which
+	// dial xds:///<listener name>: it binds nothing, and its route table
+	// comes over RDS (docs/grpc.md).
+	ListenerGRPC = "grpc"
 )
 
 // TLS versions a listener may require at least.
@@ -105,10 +109,12 @@ func (l *Listener) Validate() error {
 		l.validateHTTP(v)
 	case ListenerTCP:
 		l.validateTCP(v)
+	case ListenerGRPC:
+		l.validateGRPC(v)
 	case "":
-		v.add("protocol", "required: http, https or tcp")
+		v.add("protocol", "required: http, https, tcp or grpc")
 	default:
-		v.add("protocol", "unknown protocol %q: want http, https or tcp", l.Protocol)
+		v.add("protocol", "unknown protocol %q: want http, https, tcp or grpc", l.Protocol)
 	}
 	l.validateAuthz(v)
 	l.validateTraffic(v)
@@ -154,6 +160,43 @@ func (l *Listener) validateHTTP(v *validator) {
 		l.TLS.validate(v)
 	case l.TLS != nil:
 		v.add("tls", "an http listener does not terminate TLS: use protocol https")
+	}
+}
+
+// Binds reports whether the listener binds a socket on the Envoys of its
+// groups: every protocol but grpc, whose clients only look it up by name.
+func (l *Listener) Binds() bool { return l.Protocol != ListenerGRPC }
+
+// validateGRPC admits only what a gRPC client uses: its route table and
+// groups. gRPC applies no filters but the router, so a field that would
+// configure one is refused rather than silently not enforced.
+func (l *Listener) validateGRPC(v *validator) {
+	if l.RouteTable == "" {
+		v.add("route_table", "required for a grpc listener")
+	} else if !ValidName(l.RouteTable) {
+		v.add("route_table", "%q is not a valid route table name", l.RouteTable)
+	}
+	unused := []struct {
+		field string
+		set   bool
+	}{
+		{"address", l.Address != ""},
+		{"port", l.Port != 0},
+		{"service", l.Service != ""},
+		{"tls", l.TLS != nil},
+		{"tls_passthrough", len(l.TLSPassthrough) > 0},
+		{"authorization", l.Authorization != nil},
+		{"ext_authz", l.ExtAuthz != nil},
+		{"rate_limit", l.RateLimit != nil},
+		{"rate_limit_service", l.RateLimitService != nil},
+		{"access_logs", len(l.AccessLogs) > 0},
+		{"tracing", l.Tracing != nil},
+		{"stat_prefix", l.StatPrefix != ""},
+	}
+	for _, u := range unused {
+		if u.set {
+			v.add(u.field, "a grpc listener binds nothing and runs no filters: gRPC clients dial xds:///<listener name> and take only route_table and groups")
+		}
 	}
 }
 
