@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"net/netip"
 	"sort"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -26,8 +27,8 @@ func loadAssignmentFor(name string, svc *model.Service, eps map[string]*model.En
 		loc = svc.Locality
 	}
 	byZone := map[string][]string{}
-	for id, ep := range eps {
-		byZone[ep.Zone] = append(byZone[ep.Zone], id)
+	for _, id := range distinctAddresses(eps) {
+		byZone[eps[id].Zone] = append(byZone[eps[id].Zone], id)
 	}
 	zones := make([]string, 0, len(byZone))
 	for z := range byZone {
@@ -56,6 +57,33 @@ func loadAssignmentFor(name string, svc *model.Service, eps map[string]*model.En
 		cla.Endpoints = append(cla.Endpoints, lle)
 	}
 	return cla
+}
+
+// distinctAddresses lists the ids of eps, sorted, less each endpoint whose
+// address and port an endpoint of an earlier id has: one address is one
+// host to a balancer, and gRPC clients refuse an assignment that names one
+// twice. The first id keeps its zone, weight and metadata.
+func distinctAddresses(eps map[string]*model.Endpoint) []string {
+	ids := make([]string, 0, len(eps))
+	for id := range eps {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	seen := make(map[netip.AddrPort]bool, len(ids))
+	out := ids[:0]
+	for _, id := range ids {
+		ep := eps[id]
+		a, err := netip.ParseAddr(ep.Address)
+		if err == nil {
+			k := netip.AddrPortFrom(a.Unmap().WithZone(""), uint16(ep.Port))
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // lbEndpoint is one endpoint, its weight scaled by its zone's (1 unless

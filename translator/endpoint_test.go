@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,5 +129,29 @@ func TestLoadAssignmentZoneWeights(t *testing.T) {
 		if err := cla.ValidateAll(); err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+}
+
+// Two endpoints of one service at one address and port are one host: the
+// first id is sent, the other is not (gRPC clients refuse an assignment
+// naming an address twice).
+func TestLoadAssignmentOneHostPerAddress(t *testing.T) {
+	eps := map[string]*model.Endpoint{
+		"b":  {Address: "10.0.0.1", Port: 80, Zone: "z2"},
+		"a":  {Address: "10.0.0.1", Port: 80, Zone: "z1", Weight: 3},
+		"c":  {Address: "10.0.0.1", Port: 81},
+		"v6": {Address: "::ffff:10.0.0.1", Port: 80},
+	}
+	got := loadAssignmentFor("web", &model.Service{Protocol: "http"}, eps, nil)
+	var sent []string
+	for _, l := range got.GetEndpoints() {
+		for _, e := range l.GetLbEndpoints() {
+			sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+			sent = append(sent, fmt.Sprintf("%s/%s:%d w%d", l.GetLocality().GetZone(), sa.GetAddress(), sa.GetPortValue(), e.GetLoadBalancingWeight().GetValue()))
+		}
+	}
+	// a, the first id at 10.0.0.1:80, keeps its zone and weight; c is on another port.
+	if want := []string{"/10.0.0.1:81 w1", "z1/10.0.0.1:80 w3"}; !slices.Equal(sent, want) {
+		t.Errorf("endpoints sent %v, want %v", sent, want)
 	}
 }

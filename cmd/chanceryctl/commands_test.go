@@ -13,7 +13,7 @@ import (
 
 func TestValidate(t *testing.T) {
 	r := ctl(t, nil, "", "validate", "-f", examples)
-	if r.code != 0 || !strings.Contains(r.stdout, "56 documents valid") || !strings.Contains(r.stdout, "group edge: 5 listeners, 4 route tables, 9 clusters") {
+	if r.code != 0 || !strings.Contains(r.stdout, "54 documents valid") || !strings.Contains(r.stdout, "group edge: 5 listeners, 4 route tables, 9 clusters") {
 		t.Errorf("validate examples: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	dir := t.TempDir()
