@@ -93,15 +93,8 @@ func Build(cfg Config) (*bootstrapv3.Bootstrap, error) {
 
 func nodeFor(cfg Config) (*corev3.Node, error) {
 	md := map[string]any{}
-	for k, v := range cfg.Metadata {
+	for k, v := range nodeMetadata(cfg) {
 		md[k] = v
-	}
-	// The generator's own keys win: they say where the file came from.
-	if cfg.Generator != "" {
-		md["generated_by"] = cfg.Generator
-	}
-	if cfg.GeneratorVersion != "" {
-		md["generator_version"] = cfg.GeneratorVersion
 	}
 	meta, err := structpb.NewStruct(md)
 	if err != nil {
@@ -112,6 +105,26 @@ func nodeFor(cfg Config) (*corev3.Node, error) {
 		n.Locality = &corev3.Locality{Zone: cfg.Zone}
 	}
 	return n, nil
+}
+
+// nodeMetadata is node.metadata, Envoy's and gRPC's: the operator's keys,
+// then the generator's, which win: they say where the file came from. nil
+// when there are none.
+func nodeMetadata(cfg Config) map[string]string {
+	md := map[string]string{}
+	for k, v := range cfg.Metadata {
+		md[k] = v
+	}
+	if cfg.Generator != "" {
+		md["generated_by"] = cfg.Generator
+	}
+	if cfg.GeneratorVersion != "" {
+		md["generator_version"] = cfg.GeneratorVersion
+	}
+	if len(md) == 0 {
+		return nil
+	}
+	return md
 }
 
 // dynamicResources makes every dynamic resource come over one delta ADS

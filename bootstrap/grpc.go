@@ -70,7 +70,7 @@ func GenerateGRPC(cfg Config) ([]byte, error) {
 	if t := cfg.TLS; t != nil {
 		creds = gRPCChannelCred{Type: "tls", Config: &gRPCTLSConfig{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}}
 	}
-	b := gRPCBootstrap{Node: gRPCNode{ID: cfg.NodeID, Cluster: cfg.Group, Metadata: gRPCMetadata(cfg)}}
+	b := gRPCBootstrap{Node: gRPCNode{ID: cfg.NodeID, Cluster: cfg.Group, Metadata: nodeMetadata(cfg)}}
 	for _, addr := range cfg.XDS {
 		b.XDSServers = append(b.XDSServers, gRPCServer{
 			ServerURI:      addr,
@@ -88,25 +88,6 @@ func GenerateGRPC(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("encode gRPC bootstrap: %w", err)
 	}
 	return out.Bytes(), nil
-}
-
-// gRPCMetadata is node.metadata: the operator's, then the generator's
-// keys, which win.
-func gRPCMetadata(cfg Config) map[string]string {
-	md := map[string]string{}
-	for k, v := range cfg.Metadata {
-		md[k] = v
-	}
-	if cfg.Generator != "" {
-		md["generated_by"] = cfg.Generator
-	}
-	if cfg.GeneratorVersion != "" {
-		md["generator_version"] = cfg.GeneratorVersion
-	}
-	if len(md) == 0 {
-		return nil
-	}
-	return md
 }
 
 // sameHosts reports whether every address has host name as its host.

@@ -26,7 +26,7 @@ func loadAssignmentFor(name string, svc *model.Service, eps map[string]*model.En
 	if svc != nil {
 		loc = svc.Locality
 	}
-	byZone := map[string][]string{}
+	byZone := map[string][]string{} // each list sorted: distinctAddresses is
 	for _, id := range distinctAddresses(eps) {
 		byZone[eps[id].Zone] = append(byZone[eps[id].Zone], id)
 	}
@@ -39,7 +39,6 @@ func loadAssignmentFor(name string, svc *model.Service, eps map[string]*model.En
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
 	for _, z := range zones {
 		ids := byZone[z]
-		sort.Strings(ids)
 		zw := loc.Weight(z)
 		lle := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Zone: z}}
 		var sum uint32
